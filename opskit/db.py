@@ -1,0 +1,172 @@
+"""Opening a database: the URL, the engine, the schema version and transactions.
+
+SQLite is the embedded default and PostgreSQL the server. The differences that
+matter are switched here, explicitly: SQLite gets ``BEGIN IMMEDIATE`` so that a
+writer takes the write lock up front, and PostgreSQL gets row locks through
+``FOR UPDATE`` (which SQLAlchemy leaves out on SQLite).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from .errors import DatabaseUnavailable, NotAnOpskitDatabase
+
+DEFAULT_URL = "sqlite:///data/opskit.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def resolve_url(url: str | None = None) -> str:
+    """``--db``, else ``OPSKIT_DATABASE_URL``, else ``sqlite:///data/opskit.db``."""
+    url = url or os.environ.get("OPSKIT_DATABASE_URL") or DEFAULT_URL
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+class Database:
+    """An opskit database: an engine plus the transactions opskit writes in."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """One write transaction: commits on success, rolls back on any error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for queries; it never commits anything."""
+        with self.engine.connect().execution_options(opskit_read_only=True) as conn:
+            yield conn
+            conn.rollback()
+
+    def schema_state(self) -> str:
+        """``empty``, ``current``, ``old`` (upgradable) or raise if foreign or newer."""
+        with self.engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            if not tables:
+                return "empty"
+            revision = MigrationContext.configure(conn).get_current_revision()
+        if revision is None:
+            raise NotAnOpskitDatabase(f"{self.url} is not an opskit database (it has other tables)")
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        scripts = ScriptDirectory.from_config(config)
+        if revision == scripts.get_current_head():
+            return "current"
+        try:
+            scripts.get_revision(revision)
+        except Exception:
+            raise NotAnOpskitDatabase(
+                f"{self.url} was written by a newer opskit (schema {revision}); upgrade opskit"
+            ) from None
+        return "old"
+
+    def upgrade(self) -> None:
+        """Create the schema, or bring an older opskit database up to date."""
+        with self.engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), "head")
+
+    def ensure_schema(self, *, create: bool = False) -> None:
+        state = self.schema_state()
+        if state == "empty" and not create:
+            raise NotAnOpskitDatabase(
+                f"{self.url} holds no opskit data yet; run 'opskit demo' or 'opskit load DIR'"
+            )
+        if state in ("empty", "old"):
+            self.upgrade()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # opskit emits BEGIN itself (below), so the driver must not.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 60000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # A writer takes the write lock at BEGIN: two writers then queue instead of one
+        # failing when it upgrades a read lock; this makes read-check-write safe here.
+        read_only = conn.get_execution_options().get("opskit_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def connect(url: str | None = None, *, create: bool = False, migrate: bool = True) -> Database:
+    """Open the opskit database at ``url`` (see ``resolve_url``).
+
+    ``create`` makes the schema in an empty database (load and demo do this).
+    """
+    url = resolve_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUnavailable(f"--db: {url!r} is not a database URL") from None
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if path and path != ":memory:":
+            folder = Path(path).expanduser().resolve().parent
+            if not folder.is_dir():
+                raise DatabaseUnavailable(f"--db: folder {folder} does not exist")
+            if not create and not Path(path).exists():
+                raise NotAnOpskitDatabase(
+                    f"{path} does not exist; run 'opskit demo' or 'opskit load DIR' first"
+                )
+        engine = create_engine(parsed)
+        _sqlite_setup(engine)
+    elif parsed.get_backend_name() == "postgresql":
+        engine = create_engine(parsed, pool_pre_ping=True)
+    else:
+        raise DatabaseUnavailable(f"--db: {parsed.get_backend_name()} is not supported")
+    db = Database(engine)
+    if migrate:
+        try:
+            db.ensure_schema(create=create)
+        except OperationalError as error:
+            engine.dispose()
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            raise DatabaseUnavailable(f"cannot open {db.url}: {reason}") from None
+    return db

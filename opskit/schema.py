@@ -1,0 +1,268 @@
+"""The database schema: every entity of the domain, plus audit, snapshots and run ledgers.
+
+Times are stored as naive UTC. Ids from the dataset are text. Each membership also
+has an integer ``membership_id`` so that set-based statements can name members cheaply.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+ROLES = ("practitioner", "administrator")
+LEVELS = {
+    "practitioner": ("personal", "own_records_and_contacts", "clinical", "full"),
+    "administrator": ("personal", "front_desk", "billing", "full"),
+}
+ALL_LEVELS = tuple(dict.fromkeys(LEVELS["practitioner"] + LEVELS["administrator"]))
+FULL = "full"
+STATUSES = ("active", "inactive")
+DIRECTORY_PROFILES = ("public", "enabled_not_searchable", "hidden")
+ONLINE_BOOKINGS = ("enabled", "disabled")
+
+
+class Action(enum.StrEnum):
+    """What an audit event records."""
+
+    DEACTIVATED = "deactivated"
+    REACTIVATED = "reactivated"
+    ACCESS_CHANGED = "access_changed"
+    CHECKLIST_RESOLVED = "checklist_resolved"
+    SETTINGS_RESTORED = "settings_restored"
+    EXPORT_GRANTED = "export_granted"
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("group_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("email", String(320), nullable=False),
+    # lower(trim(email)): emails match case-insensitively (R11)
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("membership_id", Integer, primary_key=True, autoincrement=True),
+    Column("group_id", String(64), ForeignKey("groups.group_id"), nullable=False),
+    Column("user_id", String(64), ForeignKey("users.user_id"), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("access_level", String(40), nullable=False),
+    Column("read_only", Boolean, nullable=False, default=False),
+    Column("account_owner", Boolean, nullable=False, default=False),
+    Column("status", String(10), nullable=False, default="active"),
+    Column("joined_at", DateTime, nullable=True),
+    Column("last_sign_in_at", DateTime, nullable=True),
+    # who / when / why of the last status change
+    Column("status_changed_at", DateTime, nullable=True),
+    Column("status_changed_by", String(64), nullable=True),
+    Column("status_reason", Text, nullable=True),
+    UniqueConstraint("group_id", "user_id"),
+    CheckConstraint(_in("role", ROLES), name="role"),
+    CheckConstraint(_in("status", STATUSES), name="status"),
+    CheckConstraint(_in("access_level", ALL_LEVELS), name="access_level"),
+    CheckConstraint("NOT (read_only AND access_level = 'full')", name="read_only_below_full"),
+    CheckConstraint("NOT account_owner OR access_level = 'full'", name="owner_is_full"),
+    Index("ix_memberships_group_status_level", "group_id", "status", "access_level"),
+    Index("ix_memberships_user_id", "user_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("group_id", String(64), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("device", String(200), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+    ForeignKeyConstraint(["group_id", "user_id"], ["memberships.group_id", "memberships.user_id"]),
+    Index("ix_sessions_member_open", "group_id", "user_id", "revoked_at"),
+)
+
+locations = Table(
+    "locations",
+    metadata,
+    Column("location_id", String(64), primary_key=True),
+    Column("group_id", String(64), ForeignKey("groups.group_id"), nullable=False),
+    Column("name", String(200), nullable=False),
+)
+
+booking_profiles = Table(
+    "booking_profiles",
+    metadata,
+    Column("group_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("location_id", String(64), ForeignKey("locations.location_id"), primary_key=True),
+    Column("directory_profile", String(30), nullable=False),
+    Column("online_bookings", String(10), nullable=False),
+    ForeignKeyConstraint(["group_id", "user_id"], ["memberships.group_id", "memberships.user_id"]),
+    CheckConstraint(_in("directory_profile", DIRECTORY_PROFILES), name="directory_profile"),
+    CheckConstraint(_in("online_bookings", ONLINE_BOOKINGS), name="online_bookings"),
+)
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("group_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("kind", String(60), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    ForeignKeyConstraint(["group_id", "user_id"], ["memberships.group_id", "memberships.user_id"]),
+)
+
+credit_settings = Table(
+    "credit_settings",
+    metadata,
+    Column("credit_setting_id", Integer, primary_key=True, autoincrement=True),
+    Column("group_id", String(64), ForeignKey("groups.group_id"), nullable=False),
+    # NULL: the group's own row
+    Column("user_id", String(64), ForeignKey("users.user_id"), nullable=True),
+    Column("auto_top_up", Boolean, nullable=False),
+    Column("trigger_balance", Numeric(12, 2), nullable=False),
+    Index("ix_credit_settings_member", "group_id", "user_id", unique=True),
+)
+
+reminder_levels = Table(
+    "reminder_levels",
+    metadata,
+    Column("reminder_level_id", Integer, primary_key=True, autoincrement=True),
+    Column("group_id", String(64), ForeignKey("groups.group_id"), nullable=False),
+    # NULL: the group default
+    Column("user_id", String(64), ForeignKey("users.user_id"), nullable=True),
+    Column("name", String(100), nullable=False),
+    Index("ix_reminder_levels_member", "group_id", "user_id", unique=True),
+)
+
+export_grants = Table(
+    "export_grants",
+    metadata,
+    Column("group_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("granted_at", DateTime, nullable=False),
+    ForeignKeyConstraint(["group_id", "user_id"], ["memberships.group_id", "memberships.user_id"]),
+)
+
+appointments = Table(
+    "appointments",
+    metadata,
+    Column("appointment_id", String(64), primary_key=True),
+    Column("group_id", String(64), ForeignKey("groups.group_id"), nullable=False),
+    Column("practitioner_id", String(64), ForeignKey("users.user_id"), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("starts_at", DateTime, nullable=False),
+    Index("ix_appointments_practitioner", "group_id", "practitioner_id", "starts_at"),
+)
+
+patient_records = Table(
+    "patient_records",
+    metadata,
+    Column("record_id", String(64), primary_key=True),
+    Column("group_id", String(64), ForeignKey("groups.group_id"), nullable=False),
+    Column("practitioner_id", String(64), ForeignKey("users.user_id"), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_patient_records_practitioner", "group_id", "practitioner_id"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("group_id", String(64), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("item", String(40), nullable=True),
+    Column("before", Text, nullable=True),  # JSON
+    Column("after", Text, nullable=True),  # JSON
+    Column("reason", Text, nullable=True),
+    Column("run_id", String(64), nullable=True),
+    Index("ix_audit_events_member", "group_id", "user_id", "event_id"),
+    Index("ix_audit_events_run", "run_id"),
+    Index("ix_audit_events_at", "at"),
+)
+
+# What checklist resolution switched off, so reactivation can put it back (R7).
+settings_snapshots = Table(
+    "settings_snapshots",
+    metadata,
+    Column("snapshot_id", Integer, primary_key=True, autoincrement=True),
+    Column("group_id", String(64), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("item", String(40), nullable=False),
+    Column("taken_at", DateTime, nullable=False),
+    Column("data", Text, nullable=False),  # JSON: the rows as they were, and as set
+    Column("run_id", String(64), nullable=True),
+    Column("restored_at", DateTime, nullable=True),
+    Index("ix_settings_snapshots_member", "group_id", "user_id", "restored_at"),
+)
+
+offboard_runs = Table(
+    "offboard_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("actor_id", String(64), nullable=False),
+    Column("state", String(20), nullable=False),  # running, interrupted, done, undone
+    Column("options", Text, nullable=False),  # JSON
+    Column("plan", Text, nullable=False),  # JSON: the plan as reviewed
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+    Column("undone_at", DateTime, nullable=True),
+)
+
+offboard_run_rows = Table(
+    "offboard_run_rows",
+    metadata,
+    Column("run_id", String(64), ForeignKey("offboard_runs.run_id"), primary_key=True),
+    Column("row_no", Integer, primary_key=True),
+    Column("group_id", String(64), nullable=True),
+    Column("user_id", String(64), nullable=True),
+    Column("email", String(320), nullable=False),
+    Column("action", String(20), nullable=True),
+    Column("result", String(20), nullable=True),  # NULL until the row's batch commits
+    Column("message", Text, nullable=True),
+    Column("fingerprint", String(64), nullable=True),
+    Column("done_at", DateTime, nullable=True),
+    Index("ix_offboard_run_rows_pending", "run_id", "result"),
+)
