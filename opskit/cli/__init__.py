@@ -1,0 +1,72 @@
+"""The ``opskit`` command: parse, call one library function, print the result.
+
+Errors become one line on stderr and an exit code: 1 when a rule refuses, 2 for bad
+input. No traceback reaches the user (``OPSKIT_DEBUG=1`` shows it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ..errors import OpskitError
+from . import audit_cmds, dataset_cmds, lifecycle_cmds
+
+
+class OpskitGroup(click.Group):
+    def main(self, args=None, prog_name=None, **extra):  # noqa: D102
+        try:
+            rv = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.exceptions.Abort:
+            click.echo("opskit: aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as error:
+            ctx = getattr(error, "ctx", None)
+            where = f"{ctx.command_path}: " if ctx else "opskit: "
+            click.echo(f"{where}{error.format_message()}".replace("\n", " "), err=True)
+            sys.exit(2)
+        except OpskitError as error:
+            click.echo(f"opskit: {error}".replace("\n", " "), err=True)
+            sys.exit(error.exit_code)
+        except (OperationalError, DBAPIError) as error:
+            if os.environ.get("OPSKIT_DEBUG"):
+                raise
+            detail = str(getattr(error, "orig", error) or error).strip().splitlines()
+            click.echo(f"opskit: database error: {detail[0] if detail else error}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("opskit: interrupted", err=True)
+            sys.exit(130)
+        except Exception as error:  # the last line of defence: never a traceback
+            if os.environ.get("OPSKIT_DEBUG"):
+                raise
+            click.echo(
+                f"opskit: internal error: {type(error).__name__}: {error} "
+                "(set OPSKIT_DEBUG=1 for details)".replace("\n", " "),
+                err=True,
+            )
+            sys.exit(3)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=OpskitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db_url", metavar="URL", default=None, help="Database URL for the command.")
+@click.version_option(package_name="opskit")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str | None) -> None:
+    """Deactivate and reactivate practice-group members, work the pre-deactivation
+    checklist, run reviewed bulk offboarding and report on inactive users."""
+    ctx.obj = {"db_url": db_url}
+
+
+for module in (dataset_cmds, lifecycle_cmds, audit_cmds):
+    module.register(cli)
+
+
+def main() -> None:
+    cli.main(prog_name="opskit")

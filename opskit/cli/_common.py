@@ -1,0 +1,141 @@
+"""What every command shares: ``--db``, ``--format``, printing results, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import click
+
+from ..clock import iso
+from ..db import Database, connect
+
+FORMATS = ("table", "csv", "json")
+
+
+def db_option(command: Callable) -> Callable:
+    """``--db URL`` on a command (also accepted before the command name)."""
+    return click.option(
+        "--db",
+        "db_url",
+        metavar="URL",
+        default=None,
+        help="Database URL (default: $OPSKIT_DATABASE_URL, else sqlite:///data/opskit.db).",
+    )(command)
+
+
+def format_option(command: Callable) -> Callable:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="Output format.",
+    )(command)
+
+
+def open_db(db_url: str | None, *, create: bool = False) -> Database:
+    """The database named by --db here or before the command, else the environment."""
+    if db_url is None:
+        ctx = click.get_current_context(silent=True)
+        root = ctx.find_root() if ctx else None
+        db_url = (root.obj or {}).get("db_url") if root else None
+    return connect(db_url, create=create)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        try:
+            return _plain(value.item())  # numpy scalars
+        except (AttributeError, ValueError):
+            pass
+    if value is not None and type(value).__name__ in ("NaTType", "NAType"):
+        return None
+    if hasattr(value, "to_pydatetime"):
+        return iso(value.to_pydatetime())
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _cell(value: Any) -> str:
+    value = _plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def emit_rows(
+    rows: Iterable[Mapping[str, Any]],
+    fmt: str,
+    *,
+    columns: list[str] | None = None,
+    dim: Callable[[Mapping[str, Any]], bool] | None = None,
+) -> None:
+    """Print a list of records as a table, CSV or JSON (a JSON array)."""
+    rows = [dict(r) for r in rows]
+    if columns is None:
+        columns = list(rows[0]) if rows else []
+    if fmt == "json":
+        click.echo(json.dumps([_plain(r) for r in rows], indent=2, ensure_ascii=False))
+        return
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow([_cell(r.get(c)) for c in columns])
+        click.echo(out.getvalue(), nl=False)
+        return
+    if not rows:
+        click.echo("(no rows)")
+        return
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    click.echo("  ".join("-" * w for w in widths))
+    color = sys.stdout.isatty()
+    for record, row in zip(rows, cells, strict=True):
+        line = "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+        # the product greys inactive members; a terminal shows them dim
+        click.echo(click.style(line, dim=True) if color and dim and dim(record) else line)
+
+
+def emit_record(record: Mapping[str, Any], fmt: str) -> None:
+    """Print one result: JSON object, one-row CSV, or ``key: value`` lines."""
+    record = dict(record)
+    if fmt == "json":
+        click.echo(json.dumps(_plain(record), indent=2, ensure_ascii=False))
+        return
+    nested = {k: v for k, v in record.items() if isinstance(v, list)}
+    flat = {k: v for k, v in record.items() if k not in nested}
+    if fmt == "csv":
+        emit_rows([flat], "csv")
+        return
+    width = max((len(k) for k in flat), default=0)
+    for key, value in flat.items():
+        click.echo(f"{key.ljust(width)}  {_cell(value)}")
+    for key, value in nested.items():
+        if value and isinstance(value[0], Mapping):
+            click.echo(f"\n{key}:")
+            emit_rows(value, "table")
