@@ -66,7 +66,8 @@ class BadInput(OpskitError):
         self.detail = message
         where = ":".join(str(part) for part in (file, line) if part is not None)
         if column is not None:
-            where = f"{where}, column {column}" if where else f"column {column}"
+            # in a file a column is named as such; on the command line it is the option
+            where = f"{where}, column {column}" if where else column
         super().__init__(f"{where}: {message}" if where else message)
 
 

@@ -19,7 +19,7 @@ Summit Physio (g-summit)
   mia      practitioner  clinical, 1 open session
   ops      administrator full
 Solo Practice (g-solo)
-  solo     practitioner full, account owner (the only Full Access member)
+  sole     practitioner full, account owner (the only Full Access member)
   ops      administrator billing, read-only (cannot act)
 """
 
@@ -42,7 +42,7 @@ def email(name: str) -> str:
 
 
 def build_clinic(db) -> SimpleNamespace:
-    names = ["olivia", "fiona", "ops", "peter", "rita", "ivan", "frank", "mia", "sam", "solo"]
+    names = ["olivia", "fiona", "ops", "peter", "rita", "ivan", "frank", "mia", "sam", "sole"]
     users = [
         {"user_id": f"u-{n}", "email": email(n), "email_key": email(n), "name": n.title()}
         for n in names
@@ -83,7 +83,7 @@ def build_clinic(db) -> SimpleNamespace:
         member("g-summit", "sam", "administrator", "full", owner=True),
         member("g-summit", "mia", "practitioner", "clinical"),
         member("g-summit", "ops", "administrator", "full"),
-        member("g-solo", "solo", "practitioner", "full", owner=True),
+        member("g-solo", "sole", "practitioner", "full", owner=True),
         member("g-solo", "ops", "administrator", "billing", read_only=True),
     ]
 

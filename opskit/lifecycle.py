@@ -1,0 +1,428 @@
+"""The single-member lifecycle: deactivate, reactivate, change access, sign in.
+
+Each public function is an entry point: it owns one transaction, checks the rules
+in a fixed order (who may act, idempotence, Full Access, lock-out), makes the change
+conditional on the state it read, and writes the audit event in that same
+transaction. ``actor`` is keyword-only and required, so every change says who did it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, insert, select, update
+
+from . import schema as s
+from .audit import record
+from .clock import iso, now
+from .db import Database
+from .errors import BadInput, FullAccessMember, NotAuthorized, Refused, SignInRefused
+from .rules import (
+    find_group,
+    find_member,
+    find_user,
+    guard_not_locked_out,
+    has_other_active_membership,
+    lock_group,
+    require_manager,
+)
+from .schema import Action
+
+
+@dataclass
+class ActionResult:
+    """What one lifecycle call did to one membership."""
+
+    group_id: str
+    group: str
+    user_id: str
+    email: str
+    name: str
+    outcome: str  # deactivated, reactivated, changed, unchanged
+    status: str
+    access_level: str
+    read_only: bool
+    account_owner: bool
+    sessions_revoked: int = 0
+    checklist: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _DryRun(Exception):
+    """Raised inside a transaction to roll back a dry run after computing its result."""
+
+    def __init__(self, result: ActionResult) -> None:
+        self.result = result
+
+
+def _result(group: Row, user: Row, member: Row, outcome: str, **extra: Any) -> ActionResult:
+    return ActionResult(
+        group_id=group.group_id,
+        group=group.name,
+        user_id=user.user_id,
+        email=user.email,
+        name=user.name,
+        outcome=outcome,
+        status=member.status,
+        access_level=member.access_level,
+        read_only=bool(member.read_only),
+        account_owner=bool(member.account_owner),
+        **extra,
+    )
+
+
+def _reload(conn: Connection, member: Row) -> Row:
+    return conn.execute(
+        select(s.memberships).where(s.memberships.c.membership_id == member.membership_id)
+    ).one()
+
+
+def _open_sessions(group_id: str, user_id: str):
+    c = s.sessions.c
+    return and_(c.group_id == group_id, c.user_id == user_id, c.revoked_at.is_(None))
+
+
+def revoke_sessions(conn: Connection, group_id: str, user_id: str, at) -> int:
+    """Sign a member out of one group on every device; returns how many sessions."""
+    done = conn.execute(
+        update(s.sessions).where(_open_sessions(group_id, user_id)).values(revoked_at=at)
+    )
+    return done.rowcount
+
+
+def _run(db: Database, dry_run: bool, work) -> ActionResult:
+    try:
+        with db.begin() as conn:
+            result = work(conn)
+            if dry_run:
+                result.dry_run = True
+                raise _DryRun(result)
+            return result
+    except _DryRun as rolled_back:
+        return rolled_back.result
+
+
+def deactivate(
+    db: Database,
+    email: str,
+    group: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    resolve_checklist: bool = False,
+    dry_run: bool = False,
+) -> ActionResult:
+    """Deactivate one membership (R1-R6, R10).
+
+    The member is signed out of the group on every device in the same transaction;
+    nothing else is deleted. ``dry_run`` does all of it and rolls back, so what it
+    reports is exactly what would change.
+    """
+
+    def work(conn: Connection) -> ActionResult:
+        grp = find_group(conn, group)
+        who = find_user(conn, actor, option="--actor")
+        target = find_user(conn, email)
+        lock_group(conn, grp.group_id)
+        member = find_member(conn, grp, target, lock=True)
+        _authorise_deactivation(conn, grp, who, target)
+        if member.status == "inactive":  # R6
+            return _result(grp, target, member, "unchanged", message="already inactive")
+        if member.access_level == s.FULL:  # R3
+            raise FullAccessMember(
+                f"{target.email} has Full Access in {grp.name} and cannot be deactivated; "
+                "lower their access level first"
+            )
+        at = now()
+        checklist_rows: list[dict[str, Any]] = []
+        if resolve_checklist:
+            from .checklist import resolve_for_deactivation
+
+            checklist_rows = resolve_for_deactivation(conn, member, actor_id=who.user_id, at=at)
+        changed = conn.execute(
+            update(s.memberships)
+            .where(
+                s.memberships.c.membership_id == member.membership_id,
+                s.memberships.c.status == "active",
+            )
+            .values(
+                status="inactive",
+                status_changed_at=at,
+                status_changed_by=who.user_id,
+                status_reason=reason,
+            )
+        ).rowcount
+        if changed == 0:  # someone else got there first: no second event (R6)
+            return _result(grp, target, _reload(conn, member), "unchanged")
+        revoked = revoke_sessions(conn, grp.group_id, target.user_id, at)
+        guard_not_locked_out(conn, grp, change=f"deactivating {target.email}")
+        record(
+            conn,
+            at=at,
+            actor_id=who.user_id,
+            group_id=grp.group_id,
+            user_id=target.user_id,
+            action=Action.DEACTIVATED,
+            before={"status": "active"},
+            after={"status": "inactive", "sessions_revoked": revoked},
+            reason=reason,
+        )
+        if not resolve_checklist:
+            checklist_rows = _checklist_of(conn, member)
+        return _result(
+            grp,
+            target,
+            _reload(conn, member),
+            "deactivated",
+            sessions_revoked=revoked,
+            checklist=checklist_rows,
+        )
+
+    return _run(db, dry_run, work)
+
+
+def _checklist_of(conn: Connection, member: Row) -> list[dict[str, Any]]:
+    """The member's checklist rows, once the checklist module is there."""
+    try:
+        from .checklist import evaluate_members
+    except ImportError:
+        return []
+    return evaluate_members(conn, [member.membership_id])
+
+
+def _authorise_deactivation(conn: Connection, grp: Row, who: Row, target: Row) -> None:
+    """R1, or R2: a member leaving deactivates their own membership."""
+    if who.user_id == target.user_id:
+        if has_other_active_membership(conn, grp.group_id, target.user_id):
+            return
+        try:
+            require_manager(conn, grp, who, doing="deactivate members")
+        except NotAuthorized:
+            raise NotAuthorized(
+                f"{who.email} may deactivate their own membership of {grp.name} only while "
+                "active in another group (or with Full Access there)"
+            ) from None
+        return
+    require_manager(conn, grp, who, doing="deactivate members")
+
+
+def reactivate(
+    db: Database,
+    email: str,
+    group: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    restore_settings: bool = False,
+    dry_run: bool = False,
+) -> ActionResult:
+    """Reactivate one membership with the access and settings it had (R7).
+
+    Sessions stay revoked: the member signs in again. ``restore_settings`` puts back
+    what checklist resolution switched off, from its snapshot.
+    """
+
+    def work(conn: Connection) -> ActionResult:
+        grp = find_group(conn, group)
+        who = find_user(conn, actor, option="--actor")
+        target = find_user(conn, email)
+        lock_group(conn, grp.group_id)
+        member = find_member(conn, grp, target, lock=True)
+        require_manager(conn, grp, who, doing="reactivate members")
+        at = now()
+        restored: list[dict[str, Any]] = []
+        if member.status == "active":  # R6
+            outcome = "unchanged"
+        else:
+            changed = conn.execute(
+                update(s.memberships)
+                .where(
+                    s.memberships.c.membership_id == member.membership_id,
+                    s.memberships.c.status == "inactive",
+                )
+                .values(
+                    status="active",
+                    status_changed_at=at,
+                    status_changed_by=who.user_id,
+                    status_reason=reason,
+                )
+            ).rowcount
+            outcome = "reactivated" if changed else "unchanged"
+            if changed:
+                record(
+                    conn,
+                    at=at,
+                    actor_id=who.user_id,
+                    group_id=grp.group_id,
+                    user_id=target.user_id,
+                    action=Action.REACTIVATED,
+                    before={"status": "inactive"},
+                    after={"status": "active"},
+                    reason=reason,
+                )
+        if restore_settings:
+            from .checklist import restore_member_settings
+
+            restored = restore_member_settings(conn, member, actor_id=who.user_id, at=at)
+        return _result(
+            grp,
+            target,
+            _reload(conn, member),
+            outcome,
+            checklist=restored,
+            message="sessions stay signed out; the member signs in again"
+            if outcome == "reactivated"
+            else ("already active" if outcome == "unchanged" else ""),
+        )
+
+    return _run(db, dry_run, work)
+
+
+def change_access(
+    db: Database,
+    email: str,
+    group: str,
+    *,
+    actor: str,
+    level: str | None = None,
+    read_only: bool | None = None,
+    owner: bool | None = None,
+    dry_run: bool = False,
+) -> ActionResult:
+    """Change a member's access level, read-only flag or account ownership (R1, R4, R8).
+
+    The role never changes (R9). Read-only and ownership follow the level: read-only
+    only below Full Access, an owner only with Full Access.
+    """
+
+    def work(conn: Connection) -> ActionResult:
+        grp = find_group(conn, group)
+        who = find_user(conn, actor, option="--actor")
+        target = find_user(conn, email)
+        lock_group(conn, grp.group_id)
+        member = find_member(conn, grp, target, lock=True)
+        require_manager(conn, grp, who, doing="change access")
+        before = {
+            "access_level": member.access_level,
+            "read_only": bool(member.read_only),
+            "account_owner": bool(member.account_owner),
+        }
+        after = dict(before)
+        if level is not None:
+            wanted = level.strip().lower()
+            allowed = s.LEVELS[member.role]
+            if wanted not in allowed:
+                raise BadInput(
+                    f"{level!r} is not an access level for an {member.role} ({', '.join(allowed)})",
+                    column="--level",
+                )
+            after["access_level"] = wanted
+        if read_only is not None:
+            after["read_only"] = read_only
+        if owner is not None:
+            after["account_owner"] = owner
+        if after == before:  # R6
+            return _result(grp, target, member, "unchanged", message="nothing to change")
+        _check_access_combination(target, grp, before, after)
+        conn.execute(
+            update(s.memberships)
+            .where(s.memberships.c.membership_id == member.membership_id)
+            .values(**after)
+        )
+        guard_not_locked_out(conn, grp, change=f"changing the access of {target.email}")
+        record(
+            conn,
+            at=now(),
+            actor_id=who.user_id,
+            group_id=grp.group_id,
+            user_id=target.user_id,
+            action=Action.ACCESS_CHANGED,
+            before={k: v for k, v in before.items() if after[k] != v},
+            after={k: v for k, v in after.items() if before[k] != v},
+        )
+        return _result(grp, target, _reload(conn, member), "changed")
+
+    return _run(db, dry_run, work)
+
+
+def _check_access_combination(target: Row, grp: Row, before: dict, after: dict) -> None:
+    full = after["access_level"] == s.FULL
+    if after["read_only"] and full:  # R8
+        if before["access_level"] == s.FULL:
+            raise FullAccessMember(
+                f"{target.email} has Full Access in {grp.name} and cannot be read-only; "
+                "lower their access level first"
+            )
+        raise FullAccessMember(
+            f"{target.email} is read-only in {grp.name}; Full Access cannot be read-only, "
+            "so turn read-only off as well (--no-read-only)"
+        )
+    if after["account_owner"] and not full:
+        if before["account_owner"]:
+            raise Refused(
+                f"{target.email} is the account owner of {grp.name}; an owner keeps Full "
+                "Access, so pass the ownership to another Full Access member first (--no-owner)"
+            )
+        raise Refused(
+            f"only a Full Access member can be the account owner; raise {target.email} "
+            "to Full Access first"
+        )
+
+
+@dataclass
+class SignIn:
+    group_id: str
+    group: str
+    email: str
+    session_id: str
+    device: str
+    started_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sign_in(db: Database, email: str, group: str, *, device: str) -> SignIn:
+    """The sign-in gate (R5): an active member gets a session; an inactive one is refused."""
+    device = (device or "").strip()
+    if not device:
+        raise BadInput("a device name is required", column="--device")
+    with db.begin() as conn:
+        grp = find_group(conn, group)
+        user = find_user(conn, email)
+        # the row lock orders this against a concurrent deactivation of the member
+        member = find_member(conn, grp, user, lock=True)
+        if member.status != "active":
+            raise SignInRefused(
+                f"{user.email} is inactive in {grp.name}: sign-in refused "
+                "(a Full Access member can reactivate them)"
+            )
+        at = now()
+        session_id = uuid.uuid4().hex
+        conn.execute(
+            insert(s.sessions).values(
+                session_id=session_id,
+                group_id=grp.group_id,
+                user_id=user.user_id,
+                device=device,
+                started_at=at,
+            )
+        )
+        conn.execute(
+            update(s.memberships)
+            .where(s.memberships.c.membership_id == member.membership_id)
+            .values(last_sign_in_at=at)
+        )
+    return SignIn(grp.group_id, grp.name, user.email, session_id, device, iso(at))
+
+
+def open_session_count(conn: Connection, group_id: str, user_id: str) -> int:
+    return conn.execute(
+        select(func.count()).select_from(s.sessions).where(_open_sessions(group_id, user_id))
+    ).scalar_one()
