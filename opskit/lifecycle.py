@@ -351,6 +351,10 @@ def change_access(
     return _run(db, dry_run, work)
 
 
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
 def _check_access_combination(target: Row, grp: Row, before: dict, after: dict) -> None:
     full = after["access_level"] == s.FULL
     if after["read_only"] and full:  # R8
