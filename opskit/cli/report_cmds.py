@@ -1,0 +1,108 @@
+"""Reports on the command line: ``opskit report inactive|dormant|trends``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import pandas as pd
+
+from ..reports import (
+    dormant_report,
+    inactive_report,
+    status_summary,
+    trends_report,
+    write_candidates_csv,
+)
+from ._common import db_option, emit_rows, format_option, open_db
+
+group_option = click.option(
+    "--group", "-g", default=None, help="Only this group (id or exact name)."
+)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows as plain dicts, with every missing value (NaN, NaT) as None."""
+    plain = frame.astype(object)
+    return plain.where(frame.notna(), None).to_dict("records")
+
+
+def _emit(frame: pd.DataFrame, fmt: str) -> None:
+    emit_rows(_records(frame), fmt, columns=list(frame.columns))
+
+
+@click.group("report")
+def report_cmd() -> None:
+    """Reports on inactive users: inactive members, dormant members, trends."""
+
+
+@report_cmd.command("inactive")
+@group_option
+@db_option
+@format_option
+def inactive_cmd(group, db_url, fmt):
+    """Inactive members: when, by whom, why, open checklist items; `finding` marks
+    one still bookable online or with an integration or auto top-up still on."""
+    _emit(inactive_report(open_db(db_url), group=group), fmt)
+
+
+@report_cmd.command("dormant")
+@group_option
+@click.option(
+    "--days",
+    type=int,
+    default=90,
+    show_default=True,
+    help="Dormant after this many days without signing in.",
+)
+@click.option(
+    "--grace",
+    "grace_days",
+    type=int,
+    default=30,
+    show_default=True,
+    help="Members who never signed in count once they joined this many days ago.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also write the candidates as a CSV for 'opskit offboard plan' "
+    "(Full Access members left out: lower their level first).",
+)
+@db_option
+@format_option
+def dormant_cmd(group, days, grace_days, out, db_url, fmt):
+    """Active members who have not signed in for --days days: offboarding candidates."""
+    frame = dormant_report(open_db(db_url), days=days, grace_days=grace_days, group=group)
+    _emit(frame, fmt)
+    if out is not None:
+        written = write_candidates_csv(frame, out)
+        # on stderr, so that the report on stdout stays one valid CSV or JSON document
+        note = f"wrote {written.written} candidate(s) to {written.path}"
+        if written.full_access_left_out:
+            note += (
+                f"; left out {written.full_access_left_out} Full Access member(s): "
+                "lower their access level first"
+            )
+        click.echo(note, err=True)
+
+
+@report_cmd.command("trends")
+@group_option
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Show active and inactive members per group instead of the monthly trend.",
+)
+@db_option
+@format_option
+def trends_cmd(group, summary, db_url, fmt):
+    """Deactivations and reactivations per month and group (or, with --summary,
+    active vs inactive members per group)."""
+    db = open_db(db_url)
+    _emit(status_summary(db, group=group) if summary else trends_report(db, group=group), fmt)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(report_cmd)
