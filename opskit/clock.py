@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from .errors import BadInput
@@ -22,8 +25,23 @@ def parse_time(text: str, *, where: str = "time") -> datetime:
     return parsed
 
 
+_pinned: ContextVar[datetime | None] = ContextVar("opskit_pinned_now", default=None)
+
+
+@contextmanager
+def pinned(at: datetime) -> Iterator[None]:
+    """Run a block as if it were ``at`` (the demo replays its history this way)."""
+    token = _pinned.set(at)
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
+
+
 def now() -> datetime:
-    """Now as naive UTC, or the frozen instant in ``OPSKIT_NOW``."""
+    """Now as naive UTC: a pinned instant, else ``OPSKIT_NOW``, else the real clock."""
+    if (at := _pinned.get()) is not None:
+        return at
     frozen = os.environ.get("OPSKIT_NOW", "").strip()
     if frozen:
         return parse_time(frozen, where="OPSKIT_NOW")
