@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, String, func, literal_column, select, type_coerce
 
 from . import schema as s
+from .checklist import RESOLVABLE, pending_conditions
 from .clock import now, parse_time
 from .db import Database
 from .errors import BadInput
@@ -67,40 +68,13 @@ SUMMARY_COLUMNS = ["group_id", "group", "active", "inactive"]
 CANDIDATE_COLUMNS = ["email", "group", "action", "reason"]
 
 # The checklist items that can stay open on an inactive member, in checklist order.
-OPEN_ITEMS = ("online_booking", "integrations", "credits_auto_top_up", "appointment_reminders")
+OPEN_ITEMS = RESOLVABLE
 # A finding is an inactive member with one of these items open; the column that shows it.
 FINDINGS = {
     "bookable_online": "online_booking",
     "integration_enabled": "integrations",
     "auto_top_up_on": "credits_auto_top_up",
 }
-
-
-def _pending_conditions(membership=s.memberships) -> dict[str, ColumnElement[bool]]:
-    """The open checklist items as EXISTS conditions correlated to ``membership``."""
-    mc = membership.c
-    bp = s.booking_profiles.c
-    it = s.integrations.c
-    cs = s.credit_settings.c
-    rl = s.reminder_levels.c
-    return {
-        "online_booking": select(1)
-        .where(
-            bp.group_id == mc.group_id,
-            bp.user_id == mc.user_id,
-            ~((bp.directory_profile == "hidden") & (bp.online_bookings == "disabled")),
-        )
-        .exists(),
-        "integrations": select(1)
-        .where(it.group_id == mc.group_id, it.user_id == mc.user_id, it.enabled.is_(True))
-        .exists(),
-        "credits_auto_top_up": select(1)
-        .where(cs.group_id == mc.group_id, cs.user_id == mc.user_id, cs.auto_top_up.is_(True))
-        .exists(),
-        "appointment_reminders": select(1)
-        .where(rl.group_id == mc.group_id, rl.user_id == mc.user_id)
-        .exists(),
-    }
 
 
 def _non_negative(value, option: str) -> int:
@@ -126,9 +100,18 @@ def _read(db: Database, query: Select, group: str | None) -> pd.DataFrame:
         return pd.read_sql(query, conn)
 
 
+def _time(db: Database, column) -> ColumnElement:
+    """A time column to select. SQLite keeps times as ISO text: it is fetched as text and
+    parsed by ``_times`` in one vectorised pass, which on a large report is several
+    times faster than parsing row by row while fetching."""
+    if db.dialect == "sqlite":
+        return type_coerce(column, String).label(column.name)
+    return column
+
+
 def _times(frame: pd.DataFrame, *columns: str) -> None:
     for column in columns:
-        frame[column] = pd.to_datetime(frame[column])
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601").astype("datetime64[us]")
 
 
 def _bools(frame: pd.DataFrame, *columns: str) -> None:
@@ -143,7 +126,7 @@ def inactive_report(db: Database, *, group: str | None = None) -> pd.DataFrame:
     profile not both hidden and disabled), or still has an enabled integration or
     auto top-up: the checklist was not worked before deactivating them.
     """
-    pending = _pending_conditions(s.memberships)
+    pending = pending_conditions(s.memberships)
     changed_by = s.users.alias("changed_by")
     query = (
         select(
@@ -153,7 +136,7 @@ def inactive_report(db: Database, *, group: str | None = None) -> pd.DataFrame:
             u.name,
             m.role,
             m.access_level,
-            m.status_changed_at.label("deactivated_at"),
+            _time(db, m.status_changed_at).label("deactivated_at"),
             changed_by.c.email.label("deactivated_by"),
             m.status_reason.label("reason"),
             *(pending[item].label(column) for column, item in FINDINGS.items()),
@@ -209,8 +192,8 @@ def dormant_report(
             u.name,
             m.role,
             m.access_level,
-            m.last_sign_in_at,
-            m.joined_at,
+            _time(db, m.last_sign_in_at),
+            _time(db, m.joined_at),
         )
         .select_from(s.memberships)
         .join(s.users, u.user_id == m.user_id)
