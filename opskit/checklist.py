@@ -302,7 +302,8 @@ def _evaluate(conn: Connection, where: ColumnElement[bool], at: datetime) -> lis
     return rows
 
 
-def _chunks(values: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+def _chunks(values: Sequence, size: int | None = None) -> Iterator[Sequence]:
+    size = size or CHUNK
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
