@@ -415,6 +415,13 @@ def checklist(
         return _evaluate(conn, scope, at)
 
 
+def checklist_groups(db: Database) -> list[dict[str, str]]:
+    """Every group (``group_id``, ``name``) by name: what a checklist can be asked about."""
+    with db.read() as conn:
+        query = select(s.groups.c.group_id, s.groups.c.name).order_by(s.groups.c.name)
+        return [{"group_id": r.group_id, "name": r.name} for r in conn.execute(query)]
+
+
 def to_frame(rows: Iterable[Mapping[str, Any]]):
     """Checklist rows as a pandas DataFrame with the columns in contract order."""
     import pandas as pd

@@ -1,0 +1,355 @@
+"""The checklist in a notebook: a coloured members-by-items table, and a widget to resolve.
+
+Everything here displays or collects input; the rules live in ``opskit.checklist``.
+The widget resolves in two steps: a dry run shows what will change (and any refusal,
+with the rule's message), then Confirm does it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from ..checklist import (
+    ITEMS,
+    RESOLVABLE,
+    checklist,
+    checklist_groups,
+    resolve_checklist,
+    to_frame,
+)
+from ..db import Database, connect
+from ..errors import OpskitError
+
+LABELS = {
+    "online_booking": "Online booking",
+    "integrations": "Integrations",
+    "credits_auto_top_up": "Auto top-up",
+    "appointment_reminders": "Reminders",
+    "data_export": "Data export",
+    "future_appointments": "Future appts",
+}
+# (text, background): action_needed is the one that must stand out
+STATE_COLOURS = {
+    "ok": ("#1b5e20", "#e3f2e5"),
+    "action_needed": ("#ffffff", "#c62828"),
+    "optional": ("#1a4f8b", "#e8f0fb"),
+    "advisory": ("#6d4c00", "#ffecb3"),
+    "not_applicable": ("#8a8a8a", "#f2f2f2"),
+}
+_CELL = "padding:3px 8px;border:1px solid #ddd;text-align:center;white-space:nowrap"
+_HEAD = "padding:3px 8px;border:1px solid #ddd;background:#fafafa;text-align:left"
+
+
+def _members(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per member, in row order, with their items by id."""
+    members: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["group_id"], row["user_id"])
+        member = members.setdefault(key, {**row, "items": {}})
+        member["items"][row["item"]] = row
+    return list(members.values())
+
+
+def _cell(row: Mapping[str, Any]) -> str:
+    state = row["state"]
+    text, background = STATE_COLOURS[state]
+    weight = "bold" if state == "action_needed" else "normal"
+    label = state.replace("_", " ")
+    if row["item"] == "future_appointments" and row.get("count"):
+        label = f"{label} ({row['count']})"
+    return (
+        f'<td style="{_CELL};color:{text};background:{background};font-weight:{weight}" '
+        f'data-email="{html.escape(row["email"])}" data-item="{row["item"]}" '
+        f'data-state="{state}" title="{html.escape(row.get("detail") or "")}">{label}</td>'
+    )
+
+
+def checklist_html(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Checklist rows as an HTML table of members by items, each state coloured and
+    inactive members greyed (they come after the active ones)."""
+    members = _members(rows)
+    if not members:
+        return "<p><em>No members.</em></p>"
+    multi_group = len({m["group_id"] for m in members}) > 1
+    head = "".join(f'<th style="{_HEAD}">{LABELS[item]}</th>' for item in ITEMS)
+    group_head = f'<th style="{_HEAD}">Group</th>' if multi_group else ""
+    lines = [
+        '<table class="opskit-checklist" style="border-collapse:collapse;font-size:12px">',
+        f'<thead><tr>{group_head}<th style="{_HEAD}">Member</th>'
+        f'<th style="{_HEAD}">Status</th>{head}</tr></thead><tbody>',
+    ]
+    for member in members:
+        inactive = member["status"] != "active"
+        style = ' style="opacity:0.55;font-style:italic"' if inactive else ""
+        who = f"{html.escape(member['name'])} &lt;{html.escape(member['email'])}&gt;"
+        group_cell = (
+            f'<td style="{_HEAD}">{html.escape(member["group"])}</td>' if multi_group else ""
+        )
+        cells = "".join(_cell(member["items"][item]) for item in ITEMS)
+        lines.append(
+            f'<tr data-status="{member["status"]}"{style}>{group_cell}'
+            f'<td style="{_HEAD}">{who}</td><td style="{_HEAD}">{member["status"]}</td>'
+            f"{cells}</tr>"
+        )
+    lines.append("</tbody></table>")
+    legend = " ".join(
+        f'<span style="padding:1px 6px;color:{text};background:{background}">'
+        f"{state.replace('_', ' ')}</span>"
+        for state, (text, background) in STATE_COLOURS.items()
+    )
+    lines.append(f'<p style="font-size:11px">{legend} · inactive members greyed</p>')
+    return "\n".join(lines)
+
+
+class ChecklistTable:
+    """Checklist rows that a notebook shows as the coloured table."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def _repr_html_(self) -> str:
+        return checklist_html(self.rows)
+
+    def __repr__(self) -> str:
+        members = _members(self.rows)
+        open_items = sum(r["state"] == "action_needed" for r in self.rows)
+        return (
+            f"<checklist of {len(members)} members: {open_items} items need action, "
+            f"{sum(m['status'] != 'active' for m in members)} inactive members>"
+        )
+
+    def to_frame(self):
+        return to_frame(self.rows)
+
+
+def _database(db: Database | str | None) -> Database:
+    return db if isinstance(db, Database) else connect(db)
+
+
+def checklist_table(
+    db: Database | str | None = None,
+    *,
+    group: str | None = None,
+    user: str | None = None,
+    members: Iterable[Any] | None = None,
+) -> ChecklistTable:
+    """The checklist of a group, a user or a selection, ready to display."""
+    return ChecklistTable(checklist(_database(db), group=group, user=user, members=members))
+
+
+def export_checklist_csv(
+    db: Database | str | None,
+    path: str | Path,
+    *,
+    group: str | None = None,
+    user: str | None = None,
+    members: Iterable[Any] | None = None,
+) -> Path:
+    """Write the checklist report to a CSV file and return its path (as given)."""
+    rows = checklist(_database(db), group=group, user=user, members=members)
+    return _write_csv(rows, path)
+
+
+def _write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_frame(rows).to_csv(path, index=False)
+    return path
+
+
+def _message(text: str, kind: str = "info") -> str:
+    colour = {"info": "#333", "ok": "#1b5e20", "error": "#c62828"}[kind]
+    return f'<div style="color:{colour};padding:4px 0">{html.escape(text)}</div>'
+
+
+class ChecklistWidget(w.VBox):
+    """Pick a group and members, see their checklist, resolve items with a
+    confirmation step, export the report to CSV."""
+
+    def __init__(
+        self,
+        db: Database | str | None = None,
+        *,
+        group: str | None = None,
+        actor: str = "",
+        export_path: str = "checklist.csv",
+    ) -> None:
+        self.db = _database(db)
+        self.rows: list[dict[str, Any]] = []
+        self._pending: tuple[list[tuple[str, str]], list[str]] | None = None
+        choices = [(g["name"], g["group_id"]) for g in checklist_groups(self.db)]
+        self.group_picker = w.Dropdown(options=choices, description="Group")
+        self.actor_box = w.Text(value=actor, description="Actor", placeholder="email")
+        self.member_picker = w.SelectMultiple(
+            options=[], description="Members", rows=8, layout=w.Layout(width="60%")
+        )
+        self.grid = w.HTML()
+        self.resolve_buttons = {
+            item: w.Button(
+                description=f"Resolve {LABELS[item].lower()}"
+                if item != "data_export"
+                else "Grant data export",
+                tooltip=f"resolve {item} for the selected members",
+            )
+            for item in (*RESOLVABLE, "data_export")
+        }
+        self.resolve_all_button = w.Button(
+            description="Resolve all for the selection", button_style="warning"
+        )
+        self.confirm_text = w.HTML()
+        self.confirm_button = w.Button(description="Confirm", button_style="danger")
+        self.cancel_button = w.Button(description="Cancel")
+        self.confirm_box = w.VBox(
+            [self.confirm_text, w.HBox([self.confirm_button, self.cancel_button])],
+            layout=w.Layout(display="none", border="1px solid #c62828", padding="6px"),
+        )
+        self.message = w.HTML()
+        self.export_path = w.Text(value=export_path, description="CSV file")
+        self.export_button = w.Button(description="Export CSV")
+
+        for item, button in self.resolve_buttons.items():
+            button.on_click(lambda _b, item=item: self.ask([item]))
+        self.resolve_all_button.on_click(lambda _b: self.ask(["all"]))
+        self.confirm_button.on_click(lambda _b: self.confirm())
+        self.cancel_button.on_click(lambda _b: self.cancel())
+        self.export_button.on_click(lambda _b: self.export())
+        self.group_picker.observe(lambda _c: self.refresh(), names="value")
+        self.member_picker.observe(lambda _c: self._show_grid(), names="value")
+
+        super().__init__(
+            [
+                w.HBox([self.group_picker, self.actor_box]),
+                self.member_picker,
+                self.grid,
+                w.HBox(list(self.resolve_buttons.values())),
+                self.resolve_all_button,
+                self.confirm_box,
+                self.message,
+                w.HBox([self.export_path, self.export_button]),
+            ]
+        )
+        if group is not None:
+            self.select_group(group)
+        else:
+            self.refresh()
+
+    # what the analyst picks -------------------------------------------------------------
+
+    def select_group(self, group: str) -> None:
+        """Pick a group by id or exact name."""
+        for name, group_id in self.group_picker.options:
+            if group in (name, group_id):
+                if self.group_picker.value == group_id:
+                    self.refresh()
+                else:
+                    self.group_picker.value = group_id  # refreshes through the observer
+                return
+        self.message.value = _message(f"no group with id or name {group!r}", "error")
+
+    def select_members(self, emails: Iterable[str]) -> None:
+        wanted = {e.strip().lower() for e in emails}
+        self.member_picker.value = tuple(
+            email for _label, email in self.member_picker.options if email.lower() in wanted
+        )
+
+    @property
+    def selection(self) -> list[tuple[str, str]]:
+        return [(self.group_picker.value, email) for email in self.member_picker.value]
+
+    # reading ----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Read the group's checklist again and redraw, keeping the selection."""
+        group_id = self.group_picker.value
+        self.rows = checklist(self.db, group=group_id) if group_id else []
+        kept = self.member_picker.value
+        options = []
+        for member in _members(self.rows):
+            inactive = " · inactive" if member["status"] != "active" else ""
+            options.append((f"{member['name']} <{member['email']}>{inactive}", member["email"]))
+        self.member_picker.options = options
+        self.member_picker.value = tuple(e for _label, e in options if e in kept)
+        self._show_grid()
+
+    def _visible_rows(self) -> list[dict[str, Any]]:
+        chosen = set(self.member_picker.value)
+        if not chosen:
+            return self.rows
+        return [r for r in self.rows if r["email"] in chosen]
+
+    def _show_grid(self) -> None:
+        self.grid.value = checklist_html(self._visible_rows())
+
+    # resolving --------------------------------------------------------------------------
+
+    def ask(self, items: list[str]) -> None:
+        """Step one: show what resolving ``items`` for the selection would change."""
+        self._hide_confirmation()
+        if not self.member_picker.value:
+            self.message.value = _message("select the members to resolve first", "error")
+            return
+        try:
+            preview = resolve_checklist(
+                self.db,
+                group=None,
+                members=self.selection,
+                item=items,
+                actor=self.actor_box.value,
+                dry_run=True,
+            )
+        except OpskitError as error:
+            self.message.value = _message(str(error), "error")
+            return
+        changes = [r for r in preview if r.get("resolved")]
+        if not changes:
+            self.message.value = _message("nothing to resolve: those items are already ok")
+            return
+        lines = "".join(
+            f"<li>{html.escape(r['name'])} &lt;{html.escape(r['email'])}&gt;: "
+            f"<b>{r['item']}</b>: {html.escape(r['detail'])}</li>"
+            for r in changes
+        )
+        self.confirm_text.value = (
+            f"<b>{len(changes)} change(s) as {html.escape(self.actor_box.value)}</b>"
+            f"<ul>{lines}</ul>Settings are snapshotted first, so a reactivation can restore them."
+        )
+        self._pending = (self.selection, items)
+        self.confirm_box.layout.display = "flex"
+        self.message.value = ""
+
+    def confirm(self) -> None:
+        """Step two: resolve what was shown, then refresh."""
+        if self._pending is None:
+            return
+        selection, items = self._pending
+        self._hide_confirmation()
+        try:
+            rows = resolve_checklist(
+                self.db, group=None, members=selection, item=items, actor=self.actor_box.value
+            )
+        except OpskitError as error:
+            self.message.value = _message(str(error), "error")
+            return
+        done = sum(bool(r.get("resolved")) for r in rows)
+        self.message.value = _message(f"resolved {done} item(s)", "ok")
+        self.refresh()
+
+    def cancel(self) -> None:
+        self._hide_confirmation()
+        self.message.value = _message("cancelled: nothing changed")
+
+    def _hide_confirmation(self) -> None:
+        self._pending = None
+        self.confirm_box.layout.display = "none"
+
+    # exporting --------------------------------------------------------------------------
+
+    def export(self) -> Path:
+        path = _write_csv(self._visible_rows(), self.export_path.value)
+        self.message.value = _message(f"wrote {len(self._visible_rows())} rows to {path}", "ok")
+        return path

@@ -1,0 +1,131 @@
+"""The checklist widget without a browser: set values, click, assert the DB and the view."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+from sqlalchemy import select
+
+from opskit import schema as s
+from opskit.audit import audit_events
+from opskit.widgets import ChecklistWidget, checklist_table, export_checklist_csv
+
+RESOLVABLE = ["online_booking", "integrations", "credits_auto_top_up", "appointment_reminders"]
+
+
+def shown_states(widget, email):
+    """The states the grid shows for a member, read off the HTML cells."""
+    cells = re.findall(
+        rf'data-email="{re.escape(email)}" data-item="(\w+)" data-state="(\w+)"',
+        widget.grid.value,
+    )
+    return dict(cells)
+
+
+def peter_profiles(db):
+    bp = s.booking_profiles.c
+    with db.read() as conn:
+        return conn.execute(
+            select(bp.directory_profile, bp.online_bookings).where(bp.user_id == "u-peter")
+        ).all()
+
+
+def widget_on_harbour(db, clinic, actor):
+    widget = ChecklistWidget(db, actor=actor)
+    widget.select_group("Harbour Clinic")
+    widget.select_members([clinic.peter])
+    return widget
+
+
+def test_resolving_a_member_item_asks_first_then_changes_the_database_and_shows_ok(db, clinic):
+    widget = widget_on_harbour(db, clinic, clinic.ops)
+    assert shown_states(widget, clinic.peter)["online_booking"] == "action_needed"
+    assert widget.group_picker.value == clinic.harbour
+
+    widget.resolve_buttons["online_booking"].click()
+    assert widget.confirm_box.layout.display != "none"
+    assert (
+        "hid the profile and disabled online bookings at 2 locations" in widget.confirm_text.value
+    )
+    assert all(p == ("public", "enabled") for p in peter_profiles(db))  # nothing yet
+
+    widget.confirm_button.click()
+    assert all(p == ("hidden", "disabled") for p in peter_profiles(db))
+    assert shown_states(widget, clinic.peter)["online_booking"] == "ok"
+    assert shown_states(widget, clinic.peter)["integrations"] == "action_needed"
+    assert widget.confirm_box.layout.display == "none"
+    assert "resolved 1 item" in widget.message.value
+    assert [(e["action"], e["item"]) for e in audit_events(db)] == [
+        ("checklist_resolved", "online_booking")
+    ]
+
+
+def test_resolve_all_for_the_selection_resolves_every_open_item(db, clinic):
+    widget = widget_on_harbour(db, clinic, clinic.ops)
+    widget.select_members([clinic.peter, clinic.mia])
+    widget.resolve_all_button.click()
+    assert widget.confirm_text.value.count("<li>") == 4
+    widget.confirm_button.click()
+    shown = shown_states(widget, clinic.peter)
+    assert [shown[item] for item in RESOLVABLE] == ["ok"] * 4
+    assert shown["future_appointments"] == "advisory"
+    assert len(audit_events(db)) == 4
+
+
+def test_cancel_changes_nothing(db, clinic):
+    widget = widget_on_harbour(db, clinic, clinic.ops)
+    widget.resolve_all_button.click()
+    widget.cancel_button.click()
+    assert widget.confirm_box.layout.display == "none"
+    assert "nothing changed" in widget.message.value
+    assert audit_events(db) == []
+    widget.confirm_button.click()  # nothing pending any more
+    assert audit_events(db) == []
+
+
+def test_a_member_without_full_access_sees_the_refusal_inline(db, clinic):
+    widget = widget_on_harbour(db, clinic, clinic.frank)
+    widget.resolve_all_button.click()
+    assert widget.confirm_box.layout.display == "none"
+    assert "frank@example.test may not resolve checklist items in Harbour Clinic" in (
+        widget.message.value
+    )
+    assert audit_events(db) == []
+    assert shown_states(widget, clinic.peter)["online_booking"] == "action_needed"
+
+
+def test_resolving_needs_a_selection(db, clinic):
+    widget = ChecklistWidget(db, group=clinic.harbour, actor=clinic.ops)
+    widget.resolve_all_button.click()
+    assert "select the members" in widget.message.value
+    assert audit_events(db) == []
+
+
+def test_the_grid_greys_inactive_members_and_lists_them_last(db, clinic):
+    widget = ChecklistWidget(db, group="Harbour Clinic", actor=clinic.ops)
+    rows = re.findall(r'<tr data-status="(\w+)"([^>]*)>', widget.grid.value)
+    assert [status for status, _style in rows][-1] == "inactive"
+    assert all(("opacity" in style) == (status == "inactive") for status, style in rows)
+    assert widget.member_picker.options[-1][0].endswith("· inactive")
+    assert "background:#c62828" in widget.grid.value  # action_needed stands out
+
+
+def test_export_csv_writes_the_shown_rows(db, clinic, tmp_path):
+    widget = widget_on_harbour(db, clinic, clinic.ops)
+    widget.export_path.value = str(tmp_path / "out" / "peter.csv")
+    widget.export_button.click()
+    with open(tmp_path / "out" / "peter.csv", newline="") as handle:
+        records = list(csv.DictReader(handle))
+    assert [(r["email"], r["item"]) for r in records][0] == (clinic.peter, "online_booking")
+    assert len(records) == 6
+    assert "wrote 6 rows" in widget.message.value
+
+
+def test_the_static_table_and_the_csv_export_for_a_group(db, clinic, tmp_path):
+    table = checklist_table(db, group=clinic.harbour)
+    assert "1 inactive members" in repr(table)
+    assert 'data-state="action_needed"' in table._repr_html_()
+    path = export_checklist_csv(db, tmp_path / "harbour.csv", group=clinic.harbour)
+    with open(path, newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 6 * 8
