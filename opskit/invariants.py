@@ -1,0 +1,339 @@
+"""What must hold in an opskit database whatever happened to it (``opskit check``).
+
+Crashes, killed processes, lost connections and concurrent analysts may leave work
+unfinished (a run to resume), but never inconsistent. ``check_invariants`` looks for
+every way it could be inconsistent and names each one it finds:
+
+- ``open_session_while_inactive``: an inactive member still signed in (R5);
+- ``status_change_unaudited``: a status changed by opskit with no status event (R10);
+- ``status_disagrees_with_audit``: the last status event says otherwise than the status;
+- ``status_event_repeated``: two ``deactivated`` (or ``reactivated``) events in a row for
+  one member: a change applied, or audited, twice;
+- ``no_full_access_member`` / ``no_account_owner``: a locked-out group (R4);
+- ``run_row_unaudited``: a run's ledger says it changed a member, yet that member has
+  not exactly one event of that run;
+- ``run_event_unledgered``: an event of a run that the run's ledger does not record;
+- ``run_row_disagrees_with_member``: the ledger says deactivated (or read-only) and the
+  member is not, with no later event to explain why;
+- ``run_done_with_pending_rows``: a run marked done with rows never decided.
+
+Loaded data carries no history: a membership loaded inactive has no
+``status_changed_at``, so only the changes opskit made are held to their audit events.
+Every check is one set-based query, so the whole database is checked in a few
+statements whatever its size. Reading only: nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select
+
+from . import schema as s
+from .db import Database
+from .schema import Action
+
+_m = s.memberships.c
+_e = s.audit_events.c
+_u = s.users.c
+_r = s.offboard_run_rows.c
+_STATUS_ACTIONS = (Action.DEACTIVATED.value, Action.REACTIVATED.value)
+# What a ledger result means in the audit trail and in the member's row.
+_RESULT_EVENTS = {"deactivated": Action.DEACTIVATED.value, "read_only": Action.ACCESS_CHANGED.value}
+
+
+def _violation(
+    kind: str,
+    message: str,
+    *,
+    group_id: str | None = None,
+    email: str | None = None,
+    run: str | None = None,
+) -> dict[str, Any]:
+    return {"kind": kind, "group_id": group_id, "email": email, "run": run, "message": message}
+
+
+def _open_sessions_of_inactive(conn: Connection) -> Iterable[dict]:
+    c = s.sessions.c
+    query = (
+        select(_m.group_id, _u.email, func.count().label("n"))
+        .select_from(s.memberships)
+        .join(s.users, _u.user_id == _m.user_id)
+        .join(s.sessions, and_(c.group_id == _m.group_id, c.user_id == _m.user_id))
+        .where(_m.status == "inactive", c.revoked_at.is_(None))
+        .group_by(_m.group_id, _u.email)
+    )
+    for row in conn.execute(query):
+        yield _violation(
+            "open_session_while_inactive",
+            f"{row.email} is inactive in {row.group_id} but has {row.n} open session(s)",
+            group_id=row.group_id,
+            email=row.email,
+        )
+
+
+def _latest_status_events():
+    """Per member, the last deactivated/reactivated event: (group_id, user_id, action)."""
+    last = (
+        select(_e.group_id, _e.user_id, func.max(_e.event_id).label("event_id"))
+        .where(_e.action.in_(_STATUS_ACTIONS))
+        .group_by(_e.group_id, _e.user_id)
+        .subquery("last")
+    )
+    return (
+        select(last.c.group_id, last.c.user_id, _e.action)
+        .join(s.audit_events, _e.event_id == last.c.event_id)
+        .subquery("latest")
+    )
+
+
+def _status_against_audit(conn: Connection) -> Iterable[dict]:
+    latest = _latest_status_events()
+    implied = case((latest.c.action == Action.DEACTIVATED.value, "inactive"), else_="active")
+    query = (
+        select(_m.group_id, _u.email, _m.status, latest.c.action)
+        .select_from(s.memberships)
+        .join(s.users, _u.user_id == _m.user_id)
+        .outerjoin(latest, and_(latest.c.group_id == _m.group_id, latest.c.user_id == _m.user_id))
+        .where(
+            or_(
+                and_(_m.status_changed_at.is_not(None), latest.c.action.is_(None)),
+                and_(latest.c.action.is_not(None), implied != _m.status),
+            )
+        )
+    )
+    for row in conn.execute(query):
+        if row.action is None:
+            yield _violation(
+                "status_change_unaudited",
+                f"{row.email} was made {row.status} in {row.group_id} by opskit, "
+                "but no deactivated/reactivated event records it",
+                group_id=row.group_id,
+                email=row.email,
+            )
+        else:
+            yield _violation(
+                "status_disagrees_with_audit",
+                f"{row.email} is {row.status} in {row.group_id}, "
+                f"but the last status event says {row.action}",
+                group_id=row.group_id,
+                email=row.email,
+            )
+
+
+def _repeated_status_events(conn: Connection) -> Iterable[dict]:
+    ordered = (
+        select(
+            _e.group_id,
+            _e.user_id,
+            _e.action,
+            _e.run_id,
+            func.lag(_e.action)
+            .over(partition_by=(_e.group_id, _e.user_id), order_by=_e.event_id)
+            .label("previous"),
+        )
+        .where(_e.action.in_(_STATUS_ACTIONS))
+        .subquery("ordered")
+    )
+    query = (
+        select(ordered.c.group_id, _u.email, ordered.c.action, ordered.c.run_id)
+        .join(s.users, _u.user_id == ordered.c.user_id, isouter=True)
+        .where(ordered.c.action == ordered.c.previous)
+    )
+    for row in conn.execute(query):
+        yield _violation(
+            "status_event_repeated",
+            f"{row.email} has two {row.action} events in a row in {row.group_id}: "
+            "one change applied or audited twice",
+            group_id=row.group_id,
+            email=row.email,
+            run=row.run_id,
+        )
+
+
+def _locked_out_groups(conn: Connection) -> Iterable[dict]:
+    active = _m.status == "active"
+    full = func.count(_m.membership_id).filter(active, _m.access_level == s.FULL)
+    owners = func.count(_m.membership_id).filter(active, _m.account_owner.is_(True))
+    query = (
+        select(s.groups.c.group_id, full.label("full"), owners.label("owners"))
+        .select_from(s.groups)
+        .outerjoin(s.memberships, _m.group_id == s.groups.c.group_id)
+        .group_by(s.groups.c.group_id)
+        .having(or_(full == 0, owners == 0))
+    )
+    for row in conn.execute(query):
+        if row.full == 0:
+            yield _violation(
+                "no_full_access_member",
+                f"{row.group_id} has no active Full Access member",
+                group_id=row.group_id,
+            )
+        if row.owners == 0:
+            yield _violation(
+                "no_account_owner",
+                f"{row.group_id} has no active account owner",
+                group_id=row.group_id,
+            )
+
+
+def _ledger_against_audit(conn: Connection) -> Iterable[dict]:
+    for result, action in _RESULT_EVENTS.items():
+        events = (
+            select(func.count())
+            .where(
+                _e.run_id == _r.run_id,
+                _e.group_id == _r.group_id,
+                _e.user_id == _r.user_id,
+                _e.action == action,
+            )
+            .scalar_subquery()
+        )
+        query = select(_r.run_id, _r.group_id, _r.email, events.label("n")).where(
+            _r.result == result, events != 1
+        )
+        for row in conn.execute(query):
+            yield _violation(
+                "run_row_unaudited",
+                f"run {row.run_id} says {row.email} was made {result} in {row.group_id}, "
+                f"but it has {row.n} {action} event(s) of that run (expected 1)",
+                group_id=row.group_id,
+                email=row.email,
+                run=row.run_id,
+            )
+    results_of = case(
+        *((_e.action == action, literal(result)) for result, action in _RESULT_EVENTS.items()),
+    )
+    ledgered = exists().where(
+        _r.run_id == _e.run_id,
+        _r.group_id == _e.group_id,
+        _r.user_id == _e.user_id,
+        _r.result == results_of,
+    )
+    query = (
+        select(_e.run_id, _e.group_id, _u.email, _e.action)
+        .select_from(s.audit_events)
+        .join(s.users, _u.user_id == _e.user_id, isouter=True)
+        .where(
+            _e.run_id.is_not(None),
+            _e.action.in_(list(_RESULT_EVENTS.values())),
+            ~ledgered,
+        )
+    )
+    for row in conn.execute(query):
+        yield _violation(
+            "run_event_unledgered",
+            f"a {row.action} event of run {row.run_id} for {row.email} in {row.group_id} "
+            "has no matching row in the run's ledger",
+            group_id=row.group_id,
+            email=row.email,
+            run=row.run_id,
+        )
+
+
+def _ledger_against_members(conn: Connection) -> Iterable[dict]:
+    later = s.audit_events.alias("later")
+    run_event = s.audit_events.alias("run_event")
+
+    def explained(action: str, later_actions: tuple[str, ...]):
+        """A later event for the member (after the run's own) that explains a change since."""
+        return exists().where(
+            run_event.c.run_id == _r.run_id,
+            run_event.c.group_id == _r.group_id,
+            run_event.c.user_id == _r.user_id,
+            run_event.c.action == action,
+            later.c.group_id == _r.group_id,
+            later.c.user_id == _r.user_id,
+            later.c.action.in_(later_actions),
+            later.c.event_id > run_event.c.event_id,
+        )
+
+    checks = {
+        "deactivated": (
+            _m.status != "inactive",
+            explained(Action.DEACTIVATED.value, (Action.REACTIVATED.value,)),
+        ),
+        "read_only": (
+            or_(_m.read_only.is_(False), _m.status != "active"),
+            explained(Action.ACCESS_CHANGED.value, (Action.ACCESS_CHANGED.value, *_STATUS_ACTIONS)),
+        ),
+    }
+    for result, (differs, explanation) in checks.items():
+        query = (
+            select(_r.run_id, _r.group_id, _r.email, _m.status, _m.read_only)
+            .join(s.memberships, and_(_m.group_id == _r.group_id, _m.user_id == _r.user_id))
+            .where(_r.result == result, differs, ~explanation)
+        )
+        for row in conn.execute(query):
+            now_is = (
+                row.status
+                if result == "deactivated"
+                else f"{row.status}, " + ("read-only" if row.read_only else "not read-only")
+            )
+            yield _violation(
+                "run_row_disagrees_with_member",
+                f"run {row.run_id} says {row.email} was made {result} in {row.group_id}, "
+                f"but they are {now_is} and no later event explains it",
+                group_id=row.group_id,
+                email=row.email,
+                run=row.run_id,
+            )
+
+
+def _finished_runs_with_pending_rows(conn: Connection) -> Iterable[dict]:
+    runs = s.offboard_runs.c
+    query = (
+        select(runs.run_id, func.count(_r.row_no).label("n"))
+        .join(s.offboard_run_rows, _r.run_id == runs.run_id)
+        .where(runs.state == "done", _r.result.is_(None))
+        .group_by(runs.run_id)
+    )
+    for row in conn.execute(query):
+        yield _violation(
+            "run_done_with_pending_rows",
+            f"run {row.run_id} is marked done but {row.n} of its rows were never decided",
+            run=row.run_id,
+        )
+
+
+CHECKS: tuple[Callable[[Connection], Iterable[dict]], ...] = (
+    _open_sessions_of_inactive,
+    _status_against_audit,
+    _repeated_status_events,
+    _locked_out_groups,
+    _ledger_against_audit,
+    _ledger_against_members,
+    _finished_runs_with_pending_rows,
+)
+KINDS = (
+    "open_session_while_inactive",
+    "status_change_unaudited",
+    "status_disagrees_with_audit",
+    "status_event_repeated",
+    "no_full_access_member",
+    "no_account_owner",
+    "run_row_unaudited",
+    "run_event_unledgered",
+    "run_row_disagrees_with_member",
+    "run_done_with_pending_rows",
+)
+
+
+def check_invariants(db: Database) -> list[dict[str, Any]]:
+    """Every violation of opskit's invariants, as dicts with ``kind``, ``group_id``,
+    ``email``, ``run`` and a one-line ``message``; an empty list means healthy.
+
+    All checks read in one transaction, so they see one consistent state.
+    """
+    violations: list[dict[str, Any]] = []
+    with db.read() as conn:
+        if db.dialect == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        for check in CHECKS:
+            violations.extend(check(conn))
+    order = {kind: i for i, kind in enumerate(KINDS)}
+    violations.sort(
+        key=lambda v: (order[v["kind"]], v["group_id"] or "", v["email"] or "", v["run"] or "")
+    )
+    return violations
