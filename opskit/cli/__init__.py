@@ -13,7 +13,15 @@ import click
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..errors import OpskitError
-from . import audit_cmds, check_cmds, checklist_cmds, dataset_cmds, lifecycle_cmds, report_cmds
+from . import (
+    audit_cmds,
+    check_cmds,
+    checklist_cmds,
+    dataset_cmds,
+    lifecycle_cmds,
+    offboard_cmds,
+    report_cmds,
+)
 
 
 class OpskitGroup(click.Group):
@@ -64,7 +72,15 @@ def cli(ctx: click.Context, db_url: str | None) -> None:
     ctx.obj = {"db_url": db_url}
 
 
-for module in (dataset_cmds, lifecycle_cmds, checklist_cmds, audit_cmds, report_cmds, check_cmds):
+for module in (
+    dataset_cmds,
+    lifecycle_cmds,
+    checklist_cmds,
+    audit_cmds,
+    offboard_cmds,
+    report_cmds,
+    check_cmds,
+):
     module.register(cli)
 
 

@@ -1,0 +1,166 @@
+"""``opskit offboard``: plan, apply, resume, status, undo (SPEC sections 5 and 7)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..offboard import (
+    PLAN_COLUMNS,
+    RUN_COLUMNS,
+    RUN_ROW_COLUMNS,
+    apply_plan,
+    list_runs,
+    plan_offboarding,
+    resume_run,
+    run_rows,
+    run_summary,
+    undo_run,
+)
+from ._common import db_option, emit_record, emit_rows, format_option, open_db
+
+CHANGED = ("deactivated", "read_only", "reactivated", "changed")
+PLAN_TABLE = ["row", "line", "group", "email", "action", "blocker", "sessions", "checklist"]
+PLAN_TABLE += ["future_appointments", "message"]
+
+
+def _emit_run(summary, rows, fmt, columns=RUN_ROW_COLUMNS) -> None:
+    """A run: its summary and its rows (``run`` and ``rows`` in JSON)."""
+    if fmt == "json":
+        emit_record({**summary, "rows": rows}, "json")
+        return
+    if fmt == "csv":
+        emit_rows(rows, "csv", columns=columns)
+        return
+    emit_record(summary, "table")
+    click.echo()
+    emit_rows(rows, "table", columns=columns, dim=lambda r: r.get("result") not in CHANGED)
+
+
+@click.group("offboard")
+def offboard_group():
+    """Bulk offboarding: plan from a spreadsheet, review, apply in batches, undo."""
+
+
+@offboard_group.command("plan")
+@click.argument("csv_file", metavar="CSV")
+@click.option("--actor", required=True, metavar="EMAIL", help="Who will apply the plan.")
+@click.option("--group", "-g", default=None, help="Only this group (id or exact name).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    metavar="PLAN",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Where to write the plan (JSON, one row per line: review it, then apply it).",
+)
+@click.option(
+    "--action",
+    type=click.Choice(["deactivate", "read_only"]),
+    default="deactivate",
+    show_default=True,
+    help="For rows whose CSV does not say: deactivate, or make read-only instead.",
+)
+@click.option("--reason", default=None, help="Reason for rows whose CSV does not give one.")
+@db_option
+@format_option
+def plan_cmd(csv_file, actor, group, out, action, reason, db_url, fmt):
+    """Plan offboarding the people in CSV (column email; optional group, action, reason).
+
+    Nothing changes: the plan shows, per group and member, what apply would do or why it
+    will not (the blocker), with a fingerprint of the state it was planned on. Use - to
+    read the CSV from standard input."""
+    source = sys.stdin.buffer.read() if csv_file == "-" else csv_file
+    name = "stdin" if csv_file == "-" else None
+    plan = plan_offboarding(
+        open_db(db_url),
+        source,
+        actor=actor,
+        group=group,
+        action=action,
+        reason=reason,
+        source=name,
+    )
+    plan.save(out)
+    rows = [r.to_dict() for r in plan.rows]
+    if fmt == "json":
+        emit_record({**plan.to_dict(), "plan": out}, "json")
+    elif fmt == "csv":
+        emit_rows(rows, "csv", columns=PLAN_COLUMNS)
+    else:
+        summary = plan.summary()
+        emit_record({"plan": out, "actor": plan.actor, **summary, "to do": plan.describe()}, fmt)
+        click.echo()
+        for row in rows:
+            row["checklist"] = ", ".join(row["checklist"])
+        emit_rows(rows, "table", columns=PLAN_TABLE, dim=lambda r: r["blocker"] is not None)
+
+
+@offboard_group.command("apply")
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@click.option(
+    "--resolve-checklist",
+    is_flag=True,
+    help="Resolve every open checklist item of the members it changes, in the same batch.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="Rows per transaction.",
+)
+@db_option
+@format_option
+def apply_cmd(plan_file, resolve_checklist, batch_size, db_url, fmt):
+    """Apply a reviewed PLAN in batches; prints the run id and each row's result.
+
+    Rows changed since planning are refused as stale. A run that is killed can be
+    finished with 'opskit offboard resume RUN'."""
+    db = open_db(db_url)
+    summary = apply_plan(
+        db, plan_file, resolve_checklist=resolve_checklist, batch_size=batch_size, progress=None
+    )
+    _emit_run(summary.to_dict(), run_rows(db, summary.run), fmt)
+
+
+@offboard_group.command("resume")
+@click.argument("run_id", metavar="RUN")
+@db_option
+@format_option
+def resume_cmd(run_id, db_url, fmt):
+    """Finish an interrupted run: only its pending rows, nothing applied twice."""
+    db = open_db(db_url)
+    summary = resume_run(db, run_id, progress=None)
+    _emit_run(summary.to_dict(), run_rows(db, summary.run), fmt)
+
+
+@offboard_group.command("status")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@db_option
+@format_option
+def status_cmd(run_id, db_url, fmt):
+    """Every run with its state (running, interrupted, done, undone), or one run's rows."""
+    db = open_db(db_url)
+    if run_id is None:
+        emit_rows([r.to_dict() for r in list_runs(db)], fmt, columns=RUN_COLUMNS)
+        return
+    _emit_run(run_summary(db, run_id).to_dict(), run_rows(db, run_id), fmt)
+
+
+@offboard_group.command("undo")
+@click.argument("run_id", metavar="RUN")
+@click.option("--actor", required=True, metavar="EMAIL", help="Who undoes it (Full Access).")
+@db_option
+@format_option
+def undo_cmd(run_id, actor, db_url, fmt):
+    """Reactivate exactly the members RUN changed and restore their settings."""
+    result = undo_run(open_db(db_url), run_id, actor=actor, progress=None)
+    record = result.to_dict()
+    rows = record.pop("rows")
+    _emit_run(record, rows, fmt)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(offboard_group)
