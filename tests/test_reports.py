@@ -285,18 +285,13 @@ def test_an_empty_dormant_report_writes_a_candidates_file_with_only_the_header(
 
 def test_the_candidates_file_is_accepted_by_the_offboarding_plan(db, clinic, tmp_path):
     offboard = pytest.importorskip("opskit.offboard")
-    plan = getattr(offboard, "plan", None) or getattr(offboard, "plan_offboarding", None)
-    if plan is None:
-        pytest.skip("opskit.offboard has no plan function yet")
     _set_member(db, "g-harbour", "frank", last_sign_in_at=T0 - timedelta(days=100))
     _set_member(db, "g-harbour", "olivia", last_sign_in_at=T0 - timedelta(days=100))
     path = tmp_path / "candidates.csv"
     write_candidates_csv(dormant_report(db), path)
-    planned = plan(db, path, actor=clinic.ops)
-    rows = planned.rows if hasattr(planned, "rows") else planned
-    rows = [r if isinstance(r, dict) else r.to_dict() for r in rows]
-    assert [(r["group_id"], r["email"], r["action"], r["blocker"]) for r in rows] == [
-        ("g-harbour", clinic.frank, "deactivate", None)
+    plan = offboard.plan_offboarding(db, path, actor=clinic.ops)
+    assert [(r.group_id, r.email, r.action, r.reason, r.blocker) for r in plan.rows] == [
+        ("g-harbour", clinic.frank, "deactivate", "dormant 100 days", None)
     ]
 
 
