@@ -39,8 +39,8 @@ _e = s.audit_events.c
 _u = s.users.c
 _r = s.offboard_run_rows.c
 _STATUS_ACTIONS = (Action.DEACTIVATED.value, Action.REACTIVATED.value)
-# What a ledger result means in the audit trail and in the member's row.
-_RESULT_EVENTS = {"deactivated": Action.DEACTIVATED.value, "read_only": Action.ACCESS_CHANGED.value}
+# The ledger results that mean the run changed the member.
+_CHANGED_RESULTS = ("deactivated", "read_only")
 
 
 def _violation(
@@ -178,15 +178,24 @@ def _locked_out_groups(conn: Connection) -> Iterable[dict]:
             )
 
 
+def _sets_read_only():
+    # audit before/after are JSON written with sorted keys: {"read_only": true}
+    return _e.after.like('%"read_only": true%')
+
+
 def _ledger_against_audit(conn: Connection) -> Iterable[dict]:
-    for result, action in _RESULT_EVENTS.items():
+    run_events = {
+        "deactivated": _e.action == Action.DEACTIVATED.value,
+        "read_only": and_(_e.action == Action.ACCESS_CHANGED.value, _sets_read_only()),
+    }
+    for result, is_event in run_events.items():
         events = (
             select(func.count())
             .where(
                 _e.run_id == _r.run_id,
                 _e.group_id == _r.group_id,
                 _e.user_id == _r.user_id,
-                _e.action == action,
+                is_event,
             )
             .scalar_subquery()
         )
@@ -197,29 +206,31 @@ def _ledger_against_audit(conn: Connection) -> Iterable[dict]:
             yield _violation(
                 "run_row_unaudited",
                 f"run {row.run_id} says {row.email} was made {result} in {row.group_id}, "
-                f"but it has {row.n} {action} event(s) of that run (expected 1)",
+                f"but it has {row.n} event(s) of that run doing so (expected 1)",
                 group_id=row.group_id,
                 email=row.email,
                 run=row.run_id,
             )
-    results_of = case(
-        *((_e.action == action, literal(result)) for result, action in _RESULT_EVENTS.items()),
+    # an event carrying a run id belongs to a ledger row the run (or its undo) changed
+    ledger_results = case(
+        (_e.action.in_(_STATUS_ACTIONS), literal("deactivated")),
+        (_e.action == Action.ACCESS_CHANGED.value, literal("read_only")),
+        else_=literal("either"),  # checklist_resolved, settings_restored, ...
     )
     ledgered = exists().where(
         _r.run_id == _e.run_id,
         _r.group_id == _e.group_id,
         _r.user_id == _e.user_id,
-        _r.result == results_of,
+        or_(
+            _r.result == ledger_results,
+            and_(ledger_results == "either", _r.result.in_(_CHANGED_RESULTS)),
+        ),
     )
     query = (
         select(_e.run_id, _e.group_id, _u.email, _e.action)
         .select_from(s.audit_events)
         .join(s.users, _u.user_id == _e.user_id, isouter=True)
-        .where(
-            _e.run_id.is_not(None),
-            _e.action.in_(list(_RESULT_EVENTS.values())),
-            ~ledgered,
-        )
+        .where(_e.run_id.is_not(None), ~ledgered)
     )
     for row in conn.execute(query):
         yield _violation(
