@@ -1,20 +1,28 @@
 """Reading members: filtered, sorted and paged in SQL (never the whole table in memory).
 
 Lists show active members first and inactive ones after them, as the product does.
+
+The user table reads a page at a time: ``member_counts`` counts what a filter matches,
+``member_page`` fetches one page of it, ``member_keys`` only the keys of every match
+(for "select all"), ``members_by_keys`` a selection. On a million memberships a page
+must not sort the whole table: see ``member_page``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Connection, Join, Select, case, func, or_, select, tuple_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from . import schema as s
 from .clock import iso
 from .db import Database
 from .errors import BadInput
-from .rules import find_group
+from .rules import find_group, find_user
 
 m = s.memberships.c
 u = s.users.c
@@ -60,30 +68,51 @@ class MemberFilter:
     account_owner: bool | None = None
     text: str | None = None  # part of a name or email
     user_id: str | None = None
+    # only these groups (the ones an actor may see); None: every group
+    group_ids: tuple[str, ...] | None = None
 
     def apply(self, query: Select) -> Select:
-        if self.group_id is not None:
-            query = query.where(m.group_id == self.group_id)
+        """Narrow ``query``, which selects from memberships joined with users."""
+        return query.where(*self.conditions())
+
+    @property
+    def needs_users(self) -> bool:
+        """Does the filter read the users table (so a query must join it)?"""
+        return bool(self.text and self.text.strip())
+
+    def conditions(self) -> list:
+        """The filter as conditions on memberships (and users, when ``needs_users``)."""
         if self.status not in ("all", "active", "inactive"):
             raise BadInput(
                 f"{self.status!r} is not a status (active, inactive, all)", column="--status"
             )
+        found = []
+        if self.group_id is not None:
+            found.append(m.group_id == self.group_id)
+        if self.group_ids is not None:
+            found.append(m.group_id.in_(self.group_ids))
         if self.status != "all":
-            query = query.where(m.status == self.status)
+            found.append(m.status == self.status)
         if self.role is not None:
-            query = query.where(m.role == self.role)
+            found.append(m.role == self.role)
         if self.access_level is not None:
-            query = query.where(m.access_level == self.access_level)
+            found.append(m.access_level == self.access_level)
         if self.read_only is not None:
-            query = query.where(m.read_only.is_(self.read_only))
+            found.append(m.read_only.is_(self.read_only))
         if self.account_owner is not None:
-            query = query.where(m.account_owner.is_(self.account_owner))
+            found.append(m.account_owner.is_(self.account_owner))
         if self.user_id is not None:
-            query = query.where(m.user_id == self.user_id)
-        if self.text:
-            needle = f"%{self.text.strip().lower()}%"
-            query = query.where(or_(u.email_key.like(needle), func.lower(u.name).like(needle)))
-        return query
+            found.append(m.user_id == self.user_id)
+        if self.needs_users:
+            # typed text is literal: % and _ match themselves
+            needle = self.text.strip().lower()
+            found.append(
+                or_(
+                    u.email_key.contains(needle, autoescape=True),
+                    func.lower(u.name).contains(needle, autoescape=True),
+                )
+            )
+        return found
 
 
 def _open_sessions():
@@ -167,11 +196,282 @@ def list_members(
 
 
 def count_members(db: Database, where: MemberFilter) -> int:
+    return member_counts(db, where).total
+
+
+# --- the user table: counts, one page, keys, a selection -----------------------------
+
+
+@dataclass(frozen=True)
+class MemberCounts:
+    """How many members a filter matches, and how many of those are active."""
+
+    total: int
+    active: int
+
+    @property
+    def inactive(self) -> int:
+        return self.total - self.active
+
+
+def member_counts(db: Database, where: MemberFilter) -> MemberCounts:
+    active = func.count().filter(m.status == "active")
     with db.read() as conn:
-        inner = where.apply(
-            select(m.membership_id)
-            .select_from(s.memberships)
-            .join(s.users, u.user_id == m.user_id)
-            .join(s.groups, g.group_id == m.group_id)
-        ).subquery()
-        return conn.execute(select(func.count()).select_from(inner)).scalar_one()
+        total, active_count = conn.execute(_matching(where, func.count(), active)).one()
+    return MemberCounts(int(total), int(active_count or 0))
+
+
+# Sort keys of the user table, each completed into a total order (so that pages never
+# overlap) with ties broken by person, then group.
+PAGE_ORDER = {
+    "name": (u.name, u.email_key, g.name, m.group_id),
+    "email": (u.email_key, g.name, m.group_id),
+    "group": (g.name, u.name, u.email_key),
+    "role": (m.role, u.name, u.email_key, g.name, m.group_id),
+    "access_level": (m.access_level, u.name, u.email_key, g.name, m.group_id),
+    "last_sign_in_at": (m.last_sign_in_at, u.name, u.email_key, g.name, m.group_id),
+    "joined_at": (m.joined_at, u.name, u.email_key, g.name, m.group_id),
+}
+# the table whose index yields each sort's first key in order
+_SORT_TABLE = {"name": s.users, "email": s.users, "group": s.groups}
+
+
+# SQLite's planner does not weigh LIMIT: left alone it sorts a million rows for one
+# page, or walks a whole index to find a few hundred matches. These two constructs let
+# ``member_page`` choose; on PostgreSQL they are a plain JOIN and a plain column.
+class _LoopFirst(Join):
+    """An inner join whose left table SQLite loops over first (its CROSS JOIN)."""
+
+    inherit_cache = True
+
+
+@compiles(_LoopFirst, "sqlite")
+def _sqlite_loop_first(join: _LoopFirst, compiler, **kw) -> str:
+    # SQLAlchemy's own visit_join, with SQLite's join-order-fixing keyword
+    kw["asfrom"] = True
+    left = compiler.process(join.left, **kw)
+    right = compiler.process(join.right, **kw)
+    from_linter = kw.get("from_linter")
+    if from_linter:
+        from_linter.edges.update(
+            (a, b) for a in join.left._from_objects for b in join.right._from_objects
+        )
+    return f"{left} CROSS JOIN {right} ON {compiler.process(join.onclause, **kw)}"
+
+
+class _Unindexed(FunctionElement):
+    """A sort key SQLite must not read from an index (its unary ``+``): sort the matches."""
+
+    inherit_cache = True
+
+
+@compiles(_Unindexed)
+def _plain_key(key: _Unindexed, compiler, **kw) -> str:
+    return compiler.process(key.clauses, **kw)
+
+
+@compiles(_Unindexed, "sqlite")
+def _sqlite_unindexed_key(key: _Unindexed, compiler, **kw) -> str:
+    return "+" + compiler.process(key.clauses, **kw)
+
+
+_ON = {s.users: u.user_id == m.user_id, s.groups: g.group_id == m.group_id}
+
+
+def _matching(where: MemberFilter, *columns) -> Select:
+    source = s.memberships
+    if where.needs_users:  # scan the users once for the text, then their memberships
+        source = _LoopFirst(s.users, s.memberships, u.user_id == m.user_id)
+    return select(*columns).select_from(source).where(*where.conditions())
+
+
+def _from_driven_by(first) -> Join:
+    """Memberships, users and groups joined, in this loop order on SQLite: ``first``,
+    then memberships, then the other one."""
+    if first is s.memberships:
+        return _LoopFirst(_LoopFirst(s.memberships, s.users, _ON[s.users]), s.groups, _ON[s.groups])
+    other = s.groups if first is s.users else s.users
+    return _LoopFirst(_LoopFirst(first, s.memberships, _ON[first]), other, _ON[other])
+
+
+def _walks_sort_index(matching: int, population: int, depth: int, limit: int) -> bool:
+    """Walk the sort key's index (stopping after the page) rather than sort every match?
+
+    A walk visits about ``(depth + limit) * population / matching`` memberships to reach
+    the page; a sort fetches and orders all ``matching`` ones, a few times dearer each.
+    """
+    return matching > 0 and (depth + limit) * population / matching < 3 * matching
+
+
+def _status_part_ids(
+    conn: Connection,
+    where: MemberFilter,
+    status: str,
+    size: int,
+    sort: str,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> list[int]:
+    """Ids of rows ``offset`` .. ``offset + limit`` of one status part (``size`` rows).
+
+    A page in the second half is read backwards from the end, so no page skips more
+    than half of its part.
+    """
+    limit = min(limit, size - offset)
+    if limit <= 0:
+        return []
+    backwards = offset > size // 2
+    if backwards:
+        offset = size - offset - limit
+    keys = list(PAGE_ORDER[sort])
+    source = s.memberships.join(s.users, _ON[s.users]).join(s.groups, _ON[s.groups])
+    conditions = [*where.conditions(), m.status == status]
+    if conn.dialect.name == "sqlite":
+        population = conn.execute(select(func.count()).select_from(s.memberships)).scalar_one()
+        if _walks_sort_index(size, population, offset, limit):
+            source = _from_driven_by(_SORT_TABLE.get(sort, s.memberships))
+        else:
+            keys = [_Unindexed(key) for key in keys]
+            # scan the users once for the text, else the members; then join the rest
+            source = _from_driven_by(s.users if where.needs_users else s.memberships)
+            # Most members share a status: reading them through an index on status
+            # costs a random row lookup each, far more than a scan.
+            conditions = [
+                *replace(where, status="all").conditions(),
+                _Unindexed(m.status) == status,
+            ]
+    query = (
+        select(m.membership_id)
+        .select_from(source)
+        .where(*conditions)
+        .order_by(*(key.desc() if descending != backwards else key.asc() for key in keys))
+        .limit(limit)
+        .offset(offset)
+    )
+    ids = list(conn.execute(query).scalars())
+    return ids[::-1] if backwards else ids
+
+
+def member_page(
+    db: Database,
+    where: MemberFilter,
+    *,
+    sort: str = "name",
+    descending: bool = False,
+    limit: int = 25,
+    offset: int = 0,
+    counts: MemberCounts | None = None,
+    checklist: bool = True,
+) -> list[dict[str, Any]]:
+    """One page of the members ``where`` matches: active ones first, then inactive ones.
+
+    Each status part is ordered by ``sort`` on its own, so that an index can deliver a
+    page without sorting the whole table. ``counts`` (``member_counts`` of the same
+    filter) saves counting again. With ``checklist`` each row carries
+    ``open_checklist``: its pending checklist items (None without the checklist module).
+    """
+    if sort not in PAGE_ORDER:
+        raise BadInput(f"cannot sort by {sort!r} ({', '.join(PAGE_ORDER)})", column="sort")
+    if limit < 1 or offset < 0:
+        raise BadInput(f"a page needs limit >= 1 and offset >= 0, not {limit} and {offset}")
+    if counts is None:
+        counts = member_counts(db, where)
+    with db.read() as conn:
+        ids: list[int] = []
+        start = offset
+        for status, size in (("active", counts.active), ("inactive", counts.inactive)):
+            if start < size and len(ids) < limit:
+                ids += _status_part_ids(
+                    conn, where, status, size, sort, descending, limit - len(ids), start
+                )
+            start = max(0, start - size)
+        return _rows_by_id(conn, ids, checklist=checklist)
+
+
+def _rows_by_id(conn: Connection, ids: Sequence[int], *, checklist: bool) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    query = members_query(MemberFilter()).where(m.membership_id.in_(list(ids)))
+    found = {row.membership_id: _as_dict(row) for row in conn.execute(query)}
+    rows = [found[i] for i in ids if i in found]
+    return _with_checklist(conn, rows) if checklist else rows
+
+
+def _with_checklist(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    pending = open_checklist_items(conn, [row["membership_id"] for row in rows])
+    for row in rows:
+        row["open_checklist"] = None if pending is None else pending[row["membership_id"]]
+    return rows
+
+
+def open_checklist_items(conn: Connection, membership_ids: Sequence[int]) -> dict | None:
+    """The pending checklist items of these memberships (and no others), by membership id.
+
+    None when the checklist module is not installed.
+    """
+    try:
+        from .checklist import pending_conditions
+    except ImportError:
+        return None
+    conditions = pending_conditions(s.memberships)
+    pending: dict[int, list[str]] = {i: [] for i in membership_ids}
+    if not pending or not conditions:
+        return pending
+    items = list(conditions)
+    query = select(
+        m.membership_id, *(case((conditions[item], 1), else_=0) for item in items)
+    ).where(m.membership_id.in_(list(pending)))
+    for row in conn.execute(query):
+        pending[row[0]] = [item for item, flag in zip(items, row[1:], strict=True) if flag]
+    return pending
+
+
+def member_keys(db: Database, where: MemberFilter) -> list[tuple[str, str]]:
+    """The (group_id, user_id) of every member ``where`` matches, and nothing else."""
+    with db.read() as conn:
+        return [(r[0], r[1]) for r in conn.execute(_matching(where, m.group_id, m.user_id))]
+
+
+def members_by_keys(
+    db: Database, keys: Iterable[tuple[str, str]], *, checklist: bool = False
+) -> list[dict[str, Any]]:
+    """The members with these (group_id, user_id) keys, in list order (active first)."""
+    wanted = sorted(set(keys))
+    rows: list[dict[str, Any]] = []
+    with db.read() as conn:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            query = members_query(MemberFilter()).where(tuple_(m.group_id, m.user_id).in_(chunk))
+            found = [_as_dict(row) for row in conn.execute(query)]
+            rows += _with_checklist(conn, found) if checklist else found
+    rows.sort(key=lambda r: (r["status"] != "active", r["name"], r["email"].lower(), r["group"]))
+    return rows
+
+
+def groups_visible_to(db: Database, actor: str) -> list[dict[str, str]]:
+    """The groups ``actor`` may look into: those where they hold an active membership."""
+    with db.read() as conn:
+        user = find_user(conn, actor, option="actor")
+        query = (
+            select(g.group_id, g.name)
+            .join(s.memberships, m.group_id == g.group_id)
+            .where(m.user_id == user.user_id, m.status == "active")
+            .order_by(g.name)
+        )
+        return [{"group_id": r.group_id, "name": r.name} for r in conn.execute(query)]
+
+
+def member_sessions(db: Database, group_id: str, user_id: str) -> list[dict[str, Any]]:
+    """A member's open sessions in one group, newest first."""
+    c = s.sessions.c
+    query = (
+        select(c.session_id, c.device, c.started_at)
+        .where(c.group_id == group_id, c.user_id == user_id, c.revoked_at.is_(None))
+        .order_by(c.started_at.desc(), c.session_id)
+    )
+    with db.read() as conn:
+        return [
+            {"session_id": r.session_id, "device": r.device, "started_at": iso(r.started_at)}
+            for r in conn.execute(query)
+        ]

@@ -77,6 +77,8 @@ users = Table(
     # lower(trim(email)): emails match case-insensitively (R11)
     Column("email_key", String(320), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
+    # the user table walks members by name instead of sorting them all (migration 0004)
+    Index("ix_users_name_email", "name", "email_key"),
 )
 
 memberships = Table(
@@ -104,6 +106,10 @@ memberships = Table(
     CheckConstraint("NOT account_owner OR access_level = 'full'", name="owner_is_full"),
     Index("ix_memberships_group_status_level", "group_id", "status", "access_level"),
     Index("ix_memberships_user_id", "user_id"),
+    # the user table: from a user to their memberships without reading the rows, and
+    # members of one status by last sign-in (migration 0004)
+    Index("ix_memberships_user_status_group", "user_id", "status", "group_id"),
+    Index("ix_memberships_status_last_sign_in", "status", "last_sign_in_at"),
 )
 
 sessions = Table(
