@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from .lab import (
     ARTIFACTS,
@@ -85,6 +86,14 @@ def demo_db(tmp_path_factory) -> Path:
     if result.returncode != 0:
         pytest.fail(f"opskit demo failed:\n{result.stdout}{result.stderr}")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_engine(demo_db):
+    """SQLAlchemy on the demo database the notebooks work on, to check what they did."""
+    engine = sa.create_engine(f"sqlite:///{demo_db}")
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

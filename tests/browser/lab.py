@@ -370,6 +370,23 @@ def wait_all_cells_ran(page: Page, *, timeout: float = 120_000) -> None:
         raise AssertionError("a cell raised:\n" + raised[0][-3000:])
 
 
+def choose_options(select: Locator, *needles: str) -> list[str]:
+    """Choose, in a ``<select>``, the options whose text contains each needle.
+
+    ipywidgets' option labels carry more than a test knows ("Name <email> · inactive")
+    and turn spaces into no-break spaces, so options are matched on normalised text.
+    """
+    texts = [" ".join(text.split()) for text in select.locator("option").all_inner_texts()]
+    indexes = []
+    for needle in needles:
+        matches = [i for i, text in enumerate(texts) if needle in text]
+        if len(matches) != 1:
+            raise AssertionError(f"{len(matches)} options contain {needle!r}: {texts}")
+        indexes.append(matches[0])
+    select.select_option(index=indexes)
+    return [texts[i] for i in indexes]
+
+
 @dataclass
 class Shots:
     """Numbered screenshots of one test, under test-artifacts/browser/<test>/."""
