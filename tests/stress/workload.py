@@ -661,6 +661,7 @@ def kill_apply_and_resume(
     plan.save(plan_file)
     before = run_ids(db)
     resolve = rng.random() < 0.5
+    batch_size = batch_size or rng.randint(1, 4)
     command = [
         OPSKIT,
         "offboard",
@@ -676,19 +677,22 @@ def kill_apply_and_resume(
     proc = subprocess.Popen(
         command, env=opskit_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    progress = 0
     run = None
-    if rng.random() < 0.25:
-        time.sleep(rng.uniform(0.0, 3.0))  # any instant, start-up included
+    if rng.random() < 0.15:
+        time.sleep(rng.uniform(0.0, 2.5))  # any instant, start-up included
     else:
-        deadline = time.time() + 60
+        # when a random share of the rows is done, then a moment later: inside a batch,
+        # between two, or while the run is being finished
+        target = rng.randint(0, len(plan.to_apply))
+        deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
             new = run_ids(db) - before
             if new:
-                run = new.pop()
-                break
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.8))
+                run = next(iter(new))
+                if len(plan.to_apply) - pending_rows(db, run) >= target:
+                    break
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.05))
     killed = proc.poll() is None
     if killed:
         proc.send_signal(signal.SIGKILL)
@@ -700,8 +704,7 @@ def kill_apply_and_resume(
         problems.append(f"apply exited {proc.returncode}: {stderr.strip()}")
     new = run_ids(db) - before
     run = new.pop() if new else None
-    if run is not None:
-        progress = len(plan.to_apply) - pending_rows(db, run)
+    progress = len(plan.to_apply) - pending_rows(db, run) if run else 0
     resumes = 0
     while run is not None and (pending_rows(db, run) > 0 or _state(db, run) != "done"):
         resumes += 1
