@@ -43,7 +43,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    true,
     tuple_,
     update,
 )
@@ -148,22 +147,93 @@ def future_appointments_count(membership=s.memberships, at: datetime | None = No
     )
 
 
-def _count(table: Table, membership, *where) -> Any:
-    return (
-        select(func.count())
-        .select_from(table)
-        .where(_of_member(table, membership), *where)
-        .scalar_subquery()
-    )
-
-
 # --------------------------------------------------------------------------- evaluation
+#
+# One query reads the members in scope; then one query per item table, over the same
+# scope, returns only the members that have rows there, aggregated per member. The
+# states are decided from those facts, with the row conditions pending_conditions
+# uses, so the checklist and the reports built on pending_conditions cannot disagree.
+# Reading each item table once (instead of probing it once per member) keeps a large
+# selection fast: the cost follows the rows that exist, not members times items.
 
 
-def _evaluation_query(at: datetime):
-    m = s.memberships
-    pending = pending_conditions(m)
-    return (
+class _Scope:
+    """Which memberships an evaluation covers, and how an item table is narrowed to them."""
+
+    def __init__(
+        self, where: ColumnElement[bool] | None = None, *, group_id: str | None = None
+    ) -> None:
+        self.where = where  # on memberships; None: every membership
+        self.group_id = group_id  # set when the scope is exactly one group
+
+    def members(self, query):
+        return query if self.where is None else query.where(self.where)
+
+    def narrow(self, query, table: Table, user_column: str = "user_id"):
+        if self.group_id is not None:  # the item tables' keys start with group_id
+            return query.where(table.c.group_id == self.group_id)
+        if self.where is None:
+            return query
+        on = and_(_m.group_id == table.c.group_id, _m.user_id == table.c[user_column])
+        return query.join(s.memberships, on).where(self.where)
+
+
+def _flag(item: str):
+    return func.sum(case((_pending_rows(item), 1), else_=0))
+
+
+def _facts(conn: Connection, scope: _Scope, at: datetime) -> dict[str, dict[tuple, Row]]:
+    """Per item table: (group_id, user_id) -> what the member has there."""
+    queries = {
+        "profiles": (
+            s.booking_profiles,
+            select(_bp.group_id, _bp.user_id, _flag("online_booking"), func.count()).group_by(
+                _bp.group_id, _bp.user_id
+            ),
+            "user_id",
+        ),
+        "integrations": (
+            s.integrations,
+            select(_it.group_id, _it.user_id, func.aggregate_strings(_it.kind, ","))
+            .where(_pending_rows("integrations"))
+            .group_by(_it.group_id, _it.user_id),
+            "user_id",
+        ),
+        "credits": (
+            s.credit_settings,
+            select(_cs.group_id, _cs.user_id, _flag("credits_auto_top_up"))
+            .where(_cs.user_id.is_not(None))
+            .group_by(_cs.group_id, _cs.user_id),
+            "user_id",
+        ),
+        "reminders": (
+            s.reminder_levels,
+            select(_rl.group_id, _rl.user_id, _rl.name).where(
+                _pending_rows("appointment_reminders")
+            ),
+            "user_id",
+        ),
+        "export": (
+            s.export_grants,
+            select(_eg.group_id, _eg.user_id, _eg.granted_at),
+            "user_id",
+        ),
+        "appointments": (
+            s.appointments,
+            select(_ap.group_id, _ap.practitioner_id, func.count())
+            .where(_ap.starts_at > at)
+            .group_by(_ap.group_id, _ap.practitioner_id),
+            "practitioner_id",
+        ),
+    }
+    return {
+        name: {(r[0], r[1]): r for r in conn.execute(scope.narrow(query, table, user))}
+        for name, (table, query, user) in queries.items()
+    }
+
+
+def _members_query(scope: _Scope):
+    query = (
         select(
             _m.membership_id,
             _m.group_id,
@@ -173,132 +243,116 @@ def _evaluation_query(at: datetime):
             s.users.c.name,
             _m.role,
             _m.status,
-            # states come from pending_conditions; the counts below only word the detail
-            pending["online_booking"].label("online_booking"),
-            _count(s.booking_profiles, m).label("profiles"),
-            _count(s.booking_profiles, m, _pending_rows("online_booking")).label(
-                "profiles_pending"
-            ),
-            pending["integrations"].label("integrations"),
-            select(func.aggregate_strings(_it.kind, ","))
-            .where(_of_member(s.integrations, m), _pending_rows("integrations"))
-            .scalar_subquery()
-            .label("integration_kinds"),
-            pending["credits_auto_top_up"].label("credits_auto_top_up"),
-            _count(s.credit_settings, m).label("credit_rows"),
-            pending["appointment_reminders"].label("appointment_reminders"),
-            select(_rl.name)
-            .where(_of_member(s.reminder_levels, m))
-            .limit(1)
-            .scalar_subquery()
-            .label("reminder_level"),
-            select(_eg.granted_at)
-            .where(_of_member(s.export_grants, m))
-            .limit(1)
-            .scalar_subquery()
-            .label("export_granted_at"),
-            future_appointments_count(m, at).label("future_appointments"),
         )
-        .select_from(m)
+        .select_from(s.memberships)
         .join(s.users, s.users.c.user_id == _m.user_id)
         .join(s.groups, s.groups.c.group_id == _m.group_id)
+        .order_by(s.groups.c.name, case((_m.status == "active", 0), else_=1), s.users.c.email_key)
     )
-
-
-def _ordered(query):
-    return query.order_by(
-        s.groups.c.name, case((_m.status == "active", 0), else_=1), s.users.c.email_key
-    )
+    return scope.members(query)
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _rows_of(record: Row, at: datetime) -> list[dict[str, Any]]:
-    """The six checklist rows of one evaluated membership."""
-    r = record
-    admin = r.role == "administrator"
-    base = {
-        "membership_id": r.membership_id,
-        "group_id": r.group_id,
-        "group": r.group,
-        "user_id": r.user_id,
-        "email": r.email,
-        "name": r.name,
-        "role": r.role,
-        "status": r.status,
-    }
-
-    def row(item: str, state: str, detail: str, count: int | None = None) -> dict[str, Any]:
-        return {**base, "item": item, "state": state, "count": count, "detail": detail}
-
-    if r.online_booking:
-        booking = row(
-            "online_booking",
-            "action_needed",
-            f"listed or bookable online at {r.profiles_pending} of "
-            f"{_plural(r.profiles, 'location')}",
-        )
-    elif r.profiles:
-        booking = row(
-            "online_booking",
-            "ok",
-            f"hidden and not bookable at {_plural(r.profiles, 'location')}",
-        )
-    elif admin:
-        booking = row("online_booking", "not_applicable", "administrators have no booking profile")
-    else:
-        booking = row("online_booking", "ok", "no booking profile")
-
-    if r.integrations:
-        kinds = ", ".join(sorted((r.integration_kinds or "").split(",")))
-        integrations = row("integrations", "action_needed", f"enabled: {kinds}")
-    else:
-        integrations = row("integrations", "ok", "no personal integration enabled")
-
-    if r.credits_auto_top_up:
-        credits = row("credits_auto_top_up", "action_needed", "individual auto top-up is on")
-    elif r.credit_rows:
-        credits = row("credits_auto_top_up", "ok", "individual auto top-up is off")
-    else:
-        credits = row("credits_auto_top_up", "ok", "no individual credit setting")
-
-    if r.appointment_reminders:
-        reminders = row(
-            "appointment_reminders",
-            "action_needed",
-            f"individual reminder level {r.reminder_level!r}",
-        )
-    else:
-        reminders = row("appointment_reminders", "ok", "uses the group's reminder level")
-
-    if r.export_granted_at is not None:
-        export = row("data_export", "ok", f"export granted {iso(r.export_granted_at)}")
-    else:
-        export = row("data_export", "optional", "no export permission; grant it on request")
-
-    future = int(r.future_appointments or 0)
-    if future:
-        appointments = row(
-            "future_appointments",
-            "advisory",
-            f"{_plural(future, 'appointment')} after {iso(at)}: decide what happens to them",
-            future,
-        )
-    elif admin:
-        appointments = row(
-            "future_appointments", "not_applicable", "administrators have no appointments", 0
-        )
-    else:
-        appointments = row("future_appointments", "ok", f"no appointment after {iso(at)}", 0)
-    return [booking, integrations, credits, reminders, export, appointments]
-
-
-def _evaluate(conn: Connection, where: ColumnElement[bool], at: datetime) -> list[dict]:
+def _evaluate(conn: Connection, scope: _Scope, at: datetime) -> list[dict[str, Any]]:
+    """Six rows per member in scope, members in list order, items in ``ITEMS`` order."""
+    members = conn.execute(_members_query(scope)).all()
+    if not members:
+        return []
+    facts = _facts(conn, scope, at)
+    profiles, integrations, credits = facts["profiles"], facts["integrations"], facts["credits"]
+    reminders, export, appointments = facts["reminders"], facts["export"], facts["appointments"]
+    after = iso(at)
+    no_appointment = f"no appointment after {after}"
     rows: list[dict[str, Any]] = []
-    for record in conn.execute(_ordered(_evaluation_query(at).where(where))):
-        rows.extend(_rows_of(record, at))
+    add = rows.append
+    for membership_id, group_id, group, user_id, email, name, role, status in members:
+        key = (group_id, user_id)
+        admin = role == "administrator"
+        base = {
+            "membership_id": membership_id,
+            "group_id": group_id,
+            "group": group,
+            "user_id": user_id,
+            "email": email,
+            "name": name,
+            "role": role,
+            "status": status,
+        }
+
+        found = profiles.get(key)
+        if found is not None and found[2]:
+            state = "action_needed"
+            detail = f"listed or bookable online at {found[2]} of {_plural(found[3], 'location')}"
+        elif found is not None:
+            state, detail = "ok", f"hidden and not bookable at {_plural(found[3], 'location')}"
+        elif admin:
+            state, detail = "not_applicable", "administrators have no booking profile"
+        else:
+            state, detail = "ok", "no booking profile"
+        add({**base, "item": "online_booking", "state": state, "count": None, "detail": detail})
+
+        found = integrations.get(key)
+        if found is not None:
+            kinds = ", ".join(sorted(found[2].split(",")))
+            state, detail = "action_needed", f"enabled: {kinds}"
+        else:
+            state, detail = "ok", "no personal integration enabled"
+        add({**base, "item": "integrations", "state": state, "count": None, "detail": detail})
+
+        found = credits.get(key)
+        if found is not None and found[2]:
+            state, detail = "action_needed", "individual auto top-up is on"
+        elif found is not None:
+            state, detail = "ok", "individual auto top-up is off"
+        else:
+            state, detail = "ok", "no individual credit setting"
+        add(
+            {**base, "item": "credits_auto_top_up", "state": state, "count": None, "detail": detail}
+        )
+
+        found = reminders.get(key)
+        if found is not None:
+            state, detail = "action_needed", f"individual reminder level {found[2]!r}"
+        else:
+            state, detail = "ok", "uses the group's reminder level"
+        add(
+            {
+                **base,
+                "item": "appointment_reminders",
+                "state": state,
+                "count": None,
+                "detail": detail,
+            }
+        )
+
+        found = export.get(key)
+        if found is not None:
+            state, detail = "ok", f"export granted {iso(found[2])}"
+        else:
+            state, detail = "optional", "no export permission; grant it on request"
+        add({**base, "item": "data_export", "state": state, "count": None, "detail": detail})
+
+        found = appointments.get(key)
+        future = int(found[2]) if found is not None else 0
+        if future:
+            state = "advisory"
+            detail = f"{_plural(future, 'appointment')} after {after}: decide what happens to them"
+        elif admin:
+            state, detail = "not_applicable", "administrators have no appointments"
+        else:
+            state, detail = "ok", no_appointment
+        add(
+            {
+                **base,
+                "item": "future_appointments",
+                "state": state,
+                "count": future,
+                "detail": detail,
+            }
+        )
     return rows
 
 
@@ -321,7 +375,7 @@ def evaluate_members(
     ids = sorted(set(membership_ids))
     rows: list[dict[str, Any]] = []
     for chunk in _chunks(ids):
-        rows.extend(_evaluate(conn, _m.membership_id.in_(chunk), at))
+        rows.extend(_evaluate(conn, _Scope(_m.membership_id.in_(chunk)), at))
     if len(ids) > CHUNK:
         rows.sort(key=_sort_key)  # stable: items keep their order within a member
     return rows
@@ -382,20 +436,19 @@ def select_members(conn: Connection, members: Iterable[Any]) -> list[int]:
 
 def _scope(
     conn: Connection, *, group: str | None, user: str | None, members: Iterable[Any] | None
-) -> ColumnElement[bool] | list[int]:
-    """What a public call is about: a SQL filter on memberships, or membership ids."""
+) -> _Scope | list[int]:
+    """What a public call is about: a scope over memberships, or membership ids."""
     if members is not None:
         return select_members(conn, members)
-    where: ColumnElement[bool] = true()
     grp = find_group(conn, group) if group is not None else None
     who = find_user(conn, user, option="--user") if user is not None else None
     if grp is not None and who is not None:
         return [find_member(conn, grp, who, option="--user").membership_id]
     if grp is not None:
-        where = _m.group_id == grp.group_id
+        return _Scope(_m.group_id == grp.group_id, group_id=grp.group_id)
     if who is not None:
-        where = _m.user_id == who.user_id
-    return where
+        return _Scope(_m.user_id == who.user_id)
+    return _Scope()
 
 
 def checklist(
@@ -420,6 +473,92 @@ def checklist_groups(db: Database) -> list[dict[str, str]]:
     with db.read() as conn:
         query = select(s.groups.c.group_id, s.groups.c.name).order_by(s.groups.c.name)
         return [{"group_id": r.group_id, "name": r.name} for r in conn.execute(query)]
+
+
+def state_columns(membership=s.memberships, at: datetime | None = None) -> dict[str, Any]:
+    """For each of the six items, a SQL expression giving the member's state: the
+    rules of ``_evaluate`` in SQL, for counting over many members without reading them."""
+    at = at or now()
+    mc = membership.c
+    admin = mc.role == "administrator"
+    pending = pending_conditions(membership)
+
+    def has(table: Table, user_column: str = "user_id", *where) -> ColumnElement[bool]:
+        return (
+            select(literal(1))
+            .select_from(table)
+            .where(table.c.group_id == mc.group_id, table.c[user_column] == mc.user_id, *where)
+            .exists()
+        )
+
+    def resolvable(item: str):
+        return case((pending[item], "action_needed"), else_="ok")
+
+    return {
+        "online_booking": case(
+            (pending["online_booking"], "action_needed"),
+            (and_(admin, ~has(s.booking_profiles)), "not_applicable"),
+            else_="ok",
+        ),
+        "integrations": resolvable("integrations"),
+        "credits_auto_top_up": resolvable("credits_auto_top_up"),
+        "appointment_reminders": resolvable("appointment_reminders"),
+        "data_export": case((has(s.export_grants), "ok"), else_="optional"),
+        "future_appointments": case(
+            (has(s.appointments, "practitioner_id", _ap.starts_at > at), "advisory"),
+            (admin, "not_applicable"),
+            else_="ok",
+        ),
+    }
+
+
+SUMMARY_COLUMNS = ["group_id", "group", "item", "members", *STATES, "inactive_action_needed"]
+
+
+def checklist_summary(db: Database, *, group: str | None = None) -> list[dict[str, Any]]:
+    """Per group and item, how many members are in each state (and how many inactive
+    members still need action): the checklist of every group, counted in SQL."""
+    with db.read() as conn:
+        at = now()
+        states = state_columns(s.memberships, at)
+        per_member = select(
+            _m.group_id, _m.status, *[expr.label(item) for item, expr in states.items()]
+        )
+        if group is not None:
+            per_member = per_member.where(_m.group_id == find_group(conn, group).group_id)
+        # MATERIALIZED: each state is computed once per member, not once per count
+        inner = per_member.cte("member_states").prefix_with("MATERIALIZED")
+        counts = [func.count().label("members")]
+        for item in ITEMS:
+            column = inner.c[item]
+            counts += [
+                func.sum(case((column == state, 1), else_=0)).label(f"{item}:{state}")
+                for state in STATES
+            ]
+            counts.append(
+                func.sum(
+                    case(
+                        (and_(column == "action_needed", inner.c.status == "inactive"), 1), else_=0
+                    )
+                ).label(f"{item}:inactive")
+            )
+        query = (
+            select(inner.c.group_id, s.groups.c.name, *counts)
+            .join(s.groups, s.groups.c.group_id == inner.c.group_id)
+            .group_by(inner.c.group_id, s.groups.c.name)
+            .order_by(s.groups.c.name)
+        )
+        rows: list[dict[str, Any]] = []
+        for record in conn.execute(query):
+            values = record._mapping
+            for item in ITEMS:
+                row = {"group_id": record[0], "group": record[1], "item": item}
+                row["members"] = int(values["members"])
+                for state in STATES:
+                    row[state] = int(values[f"{item}:{state}"] or 0)
+                row["inactive_action_needed"] = int(values[f"{item}:inactive"] or 0)
+                rows.append(row)
+        return rows
 
 
 def to_frame(rows: Iterable[Mapping[str, Any]]):

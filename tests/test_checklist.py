@@ -246,17 +246,21 @@ def test_checklist_lists_inactive_members_after_active_ones(db, clinic):
     assert rows[-1]["email"] == clinic.ivan
 
 
-def test_evaluation_is_one_query_per_chunk_of_members_never_one_per_member(db, clinic, monkeypatch):
+def test_evaluation_reads_each_item_table_once_per_chunk_of_members_never_once_per_member(
+    db, clinic, monkeypatch
+):
+    per_chunk = 1 + 6  # the members, then one query per item table
     with db.read() as conn:
         ids = list(conn.execute(select(s.memberships.c.membership_id)).scalars())
         with StatementCounter(db) as counter:
             rows = ck.evaluate_members(conn, ids)
-        assert len(counter.selects) == 1
+        assert len(counter.selects) == per_chunk
         monkeypatch.setattr(ck, "CHUNK", 5)
         with StatementCounter(db) as counter:
             chunked = ck.evaluate_members(conn, ids)
-        assert len(counter.selects) == -(-len(ids) // 5)
+        assert len(counter.selects) == per_chunk * -(-len(ids) // 5)
     assert chunked == rows
+    assert len(rows) == 6 * len(ids)
 
 
 def test_pending_conditions_agree_with_the_evaluated_action_needed_states(db, clinic):
@@ -279,6 +283,24 @@ def test_pending_conditions_agree_with_the_evaluated_action_needed_states(db, cl
     assert {r["membership_id"]: r["count"] for r in rows if r["item"] == "future_appointments"} == (
         counted
     )
+
+
+def test_the_summary_of_every_group_counts_the_same_states_as_the_rows(db, clinic):
+    deactivate(db, clinic.peter, clinic.harbour, actor=clinic.ops)
+    ck.resolve_checklist(
+        db, group=clinic.summit, user=clinic.mia, item="data_export", actor=clinic.ops
+    )
+    expected: dict[tuple[str, str], dict[str, int]] = {}
+    for row in ck.checklist(db):
+        counts = expected.setdefault((row["group_id"], row["item"]), dict.fromkeys(ck.STATES, 0))
+        counts[row["state"]] += 1
+    summary = ck.checklist_summary(db)
+    assert {(r["group_id"], r["item"]): {k: r[k] for k in ck.STATES} for r in summary} == expected
+    booking = next(
+        r for r in summary if (r["group_id"], r["item"]) == (clinic.harbour, "online_booking")
+    )
+    assert (booking["members"], booking["inactive_action_needed"]) == (8, 1)
+    assert [r["item"] for r in ck.checklist_summary(db, group="Solo Practice")] == list(ck.ITEMS)
 
 
 # Resolution ---------------------------------------------------------------------------

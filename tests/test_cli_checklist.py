@@ -234,6 +234,22 @@ def test_deactivate_with_checklist_then_reactivate_with_restore_settings(db_url,
     assert [e["action"] for e in audit].count("settings_restored") == 4
 
 
+def test_summary_counts_members_per_group_item_and_state(db_url, clinic):
+    rows = ok_json(run("checklist", "--summary", "--format", "json", "--db", db_url))
+    assert len(rows) == 3 * 6
+    booking = next(
+        r for r in rows if (r["group_id"], r["item"]) == (clinic.harbour, "online_booking")
+    )
+    assert {k: booking[k] for k in ("members", "ok", "action_needed", "not_applicable")} == {
+        "members": 8,
+        "ok": 4,
+        "action_needed": 1,
+        "not_applicable": 3,
+    }
+    proc = run("checklist", "--summary", "--user", clinic.peter, "--db", db_url)
+    assert "--summary" in one_line_error(proc, 2)
+
+
 def test_checklist_has_help_text():
     proc = run("checklist", "--help")
     assert proc.returncode == 0

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ..checklist import CHECKLIST_COLUMNS, checklist, parse_items, resolve_checklist
+from ..checklist import (
+    CHECKLIST_COLUMNS,
+    SUMMARY_COLUMNS,
+    checklist,
+    checklist_summary,
+    parse_items,
+    resolve_checklist,
+)
 from ._common import db_option, emit_rows, format_option, open_db
 
 TABLE_COLUMNS = ["group", "email", "status", "item", "state", "count", "detail"]
@@ -21,11 +28,22 @@ TABLE_COLUMNS = ["group", "email", "status", "item", "state", "count", "detail"]
     "appointment_reminders, data_export) or all open ones for --user in --group.",
 )
 @click.option("--actor", default=None, metavar="EMAIL", help="Who resolves (with --resolve).")
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Count members per group, item and state instead of listing them.",
+)
 @db_option
 @format_option
-def checklist_cmd(group, user, resolve, actor, db_url, fmt):
+def checklist_cmd(group, user, resolve, actor, summary, db_url, fmt):
     """Show the pre-deactivation checklist of a group, a member or every group;
     with --resolve, resolve items and show the member's checklist after."""
+    if summary:
+        if resolve is not None or user is not None:
+            raise click.UsageError("--summary counts a group or every group: no --user/--resolve")
+        rows = checklist_summary(open_db(db_url), group=group)
+        emit_rows(rows, fmt, columns=SUMMARY_COLUMNS)
+        return
     if resolve is None:
         if actor is not None:
             raise click.UsageError("--actor is only used with --resolve")
