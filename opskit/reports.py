@@ -17,9 +17,10 @@ list of open checklist items). Reports only read.
 from __future__ import annotations
 
 import csv
+import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -91,16 +92,23 @@ FINDINGS = {
 
 
 def _non_negative(value, option: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    try:
+        days = operator.index(value)  # int or a numpy integer, not 1.5 or "90"
+    except TypeError:
+        days = -1
+    if isinstance(value, bool) or days < 0:
         raise BadInput(f"{value!r} is not a whole number of days (0 or more)", column=option)
-    return value
+    return days
 
 
 def _as_of(value: datetime | str | None) -> datetime:
+    """The instant dormancy is measured at, as naive UTC like the stored times."""
     if value is None:
         return now()
     if isinstance(value, str):
         return parse_time(value, where="as_of")
+    if value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -221,8 +229,8 @@ def dormant_report(
     long they have been idle. ``full_access`` members cannot be offboarded before their
     access level is lowered (R3).
     """
-    _non_negative(days, "--days")
-    _non_negative(grace_days, "--grace")
+    days = _non_negative(days, "--days")
+    grace_days = _non_negative(grace_days, "--grace")
     at = _as_of(as_of)
     signed_in_by = at - timedelta(days=days)
     joined_by = at - timedelta(days=grace_days)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import csv
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import update
@@ -221,11 +222,22 @@ def test_dormancy_is_measured_at_the_as_of_time(db, clinic):
     assert set(frame["days_dormant"]) == {102}
 
 
-def test_negative_days_are_bad_input(db, clinic):
+def test_negative_or_fractional_days_are_bad_input(db, clinic):
     with pytest.raises(BadInput, match="--days"):
         dormant_report(db, days=-1)
+    with pytest.raises(BadInput, match="--days"):
+        dormant_report(db, days=1.5)
     with pytest.raises(BadInput, match="--grace"):
         dormant_report(db, grace_days=-5)
+    assert len(dormant_report(db, days=np.int64(10))) == 12  # a notebook's numpy integer
+
+
+def test_an_as_of_time_with_a_time_zone_is_taken_as_that_instant(db, clinic):
+    cet = timezone(timedelta(hours=2))
+    # 2026-06-30T10:00+00:00: ten days after everyone's last sign-in, to the hour
+    frame = dormant_report(db, days=10, as_of=datetime(2026, 6, 30, 12, 0, tzinfo=cet))
+    assert len(frame) == 12
+    assert dormant_report(db, days=10, as_of="2026-06-30T11:59:59+02:00").empty
 
 
 def test_dormant_members_are_sorted_by_group_then_longest_idle_first(db, clinic):
