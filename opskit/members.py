@@ -68,8 +68,8 @@ class MemberFilter:
     account_owner: bool | None = None
     text: str | None = None  # part of a name or email
     user_id: str | None = None
-    # only these groups (the ones an actor may see); None: every group
-    group_ids: tuple[str, ...] | None = None
+    # only the groups where this user (an actor) holds an active membership
+    visible_to: str | None = None
 
     def apply(self, query: Select) -> Select:
         """Narrow ``query``, which selects from memberships joined with users."""
@@ -89,8 +89,15 @@ class MemberFilter:
         found = []
         if self.group_id is not None:
             found.append(m.group_id == self.group_id)
-        if self.group_ids is not None:
-            found.append(m.group_id.in_(self.group_ids))
+        if self.visible_to is not None:
+            theirs = s.memberships.alias("viewer")
+            found.append(
+                m.group_id.in_(
+                    select(theirs.c.group_id).where(
+                        theirs.c.user_id == self.visible_to, theirs.c.status == "active"
+                    )
+                )
+            )
         if self.status != "all":
             found.append(m.status == self.status)
         if self.role is not None:
@@ -449,8 +456,26 @@ def members_by_keys(
     return rows
 
 
-def groups_visible_to(db: Database, actor: str) -> list[dict[str, str]]:
-    """The groups ``actor`` may look into: those where they hold an active membership."""
+@dataclass(frozen=True)
+class Viewer:
+    """Who looks at the member list, and the groups they may see: those where they
+    hold an active membership (a group's data is never shown through another)."""
+
+    user_id: str
+    email: str
+    groups: tuple[tuple[str, str], ...]  # (group_id, name), by name
+    sees_every_group: bool
+
+    @property
+    def group_ids(self) -> set[str]:
+        return {group_id for group_id, _ in self.groups}
+
+    def scope(self, **where: Any) -> MemberFilter:
+        """A filter bounded to the viewer's groups (no bound needed when they see all)."""
+        return MemberFilter(visible_to=None if self.sees_every_group else self.user_id, **where)
+
+
+def viewer(db: Database, actor: str) -> Viewer:
     with db.read() as conn:
         user = find_user(conn, actor, option="actor")
         query = (
@@ -459,7 +484,9 @@ def groups_visible_to(db: Database, actor: str) -> list[dict[str, str]]:
             .where(m.user_id == user.user_id, m.status == "active")
             .order_by(g.name)
         )
-        return [{"group_id": r.group_id, "name": r.name} for r in conn.execute(query)]
+        groups = tuple((r.group_id, r.name) for r in conn.execute(query))
+        every = conn.execute(select(func.count()).select_from(s.groups)).scalar_one()
+    return Viewer(user.user_id, user.email, groups, sees_every_group=len(groups) == every)
 
 
 def member_sessions(db: Database, group_id: str, user_id: str) -> list[dict[str, Any]]:
