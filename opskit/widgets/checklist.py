@@ -55,15 +55,17 @@ def _members(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return list(members.values())
 
 
-def _cell(row: Mapping[str, Any]) -> str:
+def _cell(row: Mapping[str, Any], *, dim: bool = False) -> str:
     state = row["state"]
     text, background = STATE_COLOURS[state]
     weight = "bold" if state == "action_needed" else "normal"
+    # an inactive member's open item is a finding: it keeps its full colour
+    fade = ";opacity:0.5" if dim and state != "action_needed" else ""
     label = state.replace("_", " ")
     if row["item"] == "future_appointments" and row.get("count"):
         label = f"{label} ({row['count']})"
     return (
-        f'<td style="{_CELL};color:{text};background:{background};font-weight:{weight}" '
+        f'<td style="{_CELL};color:{text};background:{background};font-weight:{weight}{fade}" '
         f'data-email="{html.escape(row["email"])}" data-item="{row["item"]}" '
         f'data-state="{state}" title="{html.escape(row.get("detail") or "")}">{label}</td>'
     )
@@ -85,12 +87,12 @@ def checklist_html(rows: Iterable[Mapping[str, Any]]) -> str:
     ]
     for member in members:
         inactive = member["status"] != "active"
-        style = ' style="opacity:0.55;font-style:italic"' if inactive else ""
+        style = ' style="color:#9e9e9e;font-style:italic"' if inactive else ""
         who = f"{html.escape(member['name'])} &lt;{html.escape(member['email'])}&gt;"
         group_cell = (
             f'<td style="{_HEAD}">{html.escape(member["group"])}</td>' if multi_group else ""
         )
-        cells = "".join(_cell(member["items"][item]) for item in ITEMS)
+        cells = "".join(_cell(member["items"][item], dim=inactive) for item in ITEMS)
         lines.append(
             f'<tr data-status="{member["status"]}"{style}>{group_cell}'
             f'<td style="{_HEAD}">{who}</td><td style="{_HEAD}">{member["status"]}</td>'
@@ -102,7 +104,10 @@ def checklist_html(rows: Iterable[Mapping[str, Any]]) -> str:
         f"{state.replace('_', ' ')}</span>"
         for state, (text, background) in STATE_COLOURS.items()
     )
-    lines.append(f'<p style="font-size:11px">{legend} · inactive members greyed</p>')
+    lines.append(
+        f'<p style="font-size:11px">{legend} · inactive members greyed '
+        "(an item they still have open stays red)</p>"
+    )
     return "\n".join(lines)
 
 
@@ -118,9 +123,10 @@ class ChecklistTable:
     def __repr__(self) -> str:
         members = _members(self.rows)
         open_items = sum(r["state"] == "action_needed" for r in self.rows)
+        inactive = sum(m["status"] != "active" for m in members)
         return (
-            f"<checklist of {len(members)} members: {open_items} items need action, "
-            f"{sum(m['status'] != 'active' for m in members)} inactive members>"
+            f"<checklist of {len(members)} members ({inactive} inactive): "
+            f"{open_items} items need action>"
         )
 
     def to_frame(self):
