@@ -281,6 +281,7 @@ class UserTable:
             "open_checklist",
         ]
         frame = pd.DataFrame(self.rows, columns=columns)
+        frame["last_sign_in_at"] = [stamp or "never" for stamp in frame["last_sign_in_at"]]
         frame["open_checklist"] = [
             "n/a" if items is None else ", ".join(items) for items in frame["open_checklist"]
         ]
