@@ -53,3 +53,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+
+# The full-size reliability run (issue 7): concurrency, duels, SIGKILLed and disconnected
+# runs on PostgreSQL and SQLite, then the hostile-input properties with many examples.
+# STRESS_ARGS overrides the sizes, e.g. STRESS_ARGS="--workers 8 --kills 60 --seed 42".
+stress: $(STAMP)
+	$(BIN)/python -m tests.stress.stress $(or $(STRESS_ARGS),--workers 6 --iterations 200 --kills 40)
+	OPSKIT_HYPOTHESIS_PROFILE=stress $(BIN)/pytest -q -p no:cacheprovider tests/test_hostile_input.py

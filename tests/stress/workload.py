@@ -782,3 +782,77 @@ def apply_at_once(url: str, plan_files: list[str], *, batch_size: int = 3) -> li
     for process in processes:
         process.join()
     return results
+
+
+# ---------------------------------------------------------------- the database goes away
+
+
+def terminate_mid_run(
+    url: str, db: Database, scenario: Scenario, folder: Path, *, rows: int = 60
+) -> list[str]:
+    """PostgreSQL: start ``opskit offboard apply`` and, once it is under way, terminate
+    its backends (``pg_terminate_backend``) until it gives up. It must say so in one line
+    with exit 2, and ``opskit offboard resume`` must finish the run once it can connect."""
+    targets = [{"email": e, "group": g} for g, e in active_members(db, scenario)[:rows]]
+    plan = plan_offboarding(db, targets, actor=scenario.analyst)
+    plan_file = folder / f"plan-terminated-{time.time_ns()}.json"
+    plan.save(plan_file)
+    initial, since, before = membership_states(db), last_event_id(db), run_ids(db)
+    name = f"opskit-victim-{os.getpid()}"
+    victim = sa.engine.make_url(url).update_query_dict({"application_name": name})
+    apply = subprocess.Popen(
+        [OPSKIT, "offboard", "apply", str(plan_file), "--batch-size", "2"]
+        + ["--db", victim.render_as_string(hide_password=False)],
+        env=opskit_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    killer = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    deadline = time.time() + 120
+    started, terminated = False, 0
+    while apply.poll() is None and time.time() < deadline:
+        if not started:
+            new = run_ids(db) - before
+            started = bool(new) and pending_rows(db, next(iter(new))) < len(plan.to_apply)
+        if started:
+            with killer.connect() as conn:
+                terminated += len(
+                    conn.execute(
+                        sa.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE application_name = :name AND pid <> pg_backend_pid()"
+                        ),
+                        {"name": name},
+                    ).all()
+                )
+        time.sleep(0.05)
+    killer.dispose()
+    stderr = apply.communicate(timeout=60)[1]
+    problems = []
+    lines = stderr.strip().splitlines()
+    if terminated == 0:
+        problems.append("the run finished before a backend could be terminated")
+    if apply.returncode != 2 or "Traceback" in stderr or len(lines) != 1:
+        problems.append(f"apply exited {apply.returncode} with: {stderr.strip()}")
+    elif not lines[0].startswith("opskit: database error: "):
+        problems.append(f"unexpected message: {lines[0]}")
+    new = run_ids(db) - before
+    if len(new) != 1:
+        return problems + [f"expected one new run, found {sorted(new)}"]
+    run = new.pop()
+    resume = subprocess.run(
+        [OPSKIT, "offboard", "resume", run, "--db", url],
+        env=opskit_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if resume.returncode != 0:
+        problems.append(f"resume exited {resume.returncode}: {resume.stderr.strip()}")
+    if pending_rows(db, run) or results_of(db, run)["deactivated"] != len(plan.to_apply):
+        problems.append(f"run {run} after resume: {dict(results_of(db, run))}")
+    problems += verify(db, initial, since=since)
+    undo_run(db, run, actor=scenario.analyst, progress=False)
+    problems += [f"after undo: {p}" for p in verify(db, initial, since=since)]
+    return problems
