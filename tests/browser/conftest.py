@@ -9,6 +9,7 @@ it skips (run it with ``pytest -p no:xdist -m browser tests/browser``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from .lab import (
     LabServer,
     Shots,
     copy_notebooks,
+    new_page,
 )
 
 
@@ -120,39 +122,32 @@ def browser():
 
 
 @pytest.fixture
-def page(request, browser, lab):
-    """A fresh page in its own context; anything not on the lab's port is refused."""
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-    context.set_default_timeout(30_000)
-    offsite: list[str] = []
+def page(browser, lab):
+    """A fresh page for one test; its notebooks' kernels are shut down after it."""
+    page = new_page(browser, lab)
+    yield page
+    page.context.close()
+    lab.shutdown_kernels()
 
-    def guard(route):
-        if route.request.url.startswith(lab.base_url):
-            route.continue_()
-        else:
-            offsite.append(route.request.url)
-            route.abort()
 
-    context.route("**/*", guard)
+@pytest.fixture
+def shots(request, page, lab):
+    """Numbered screenshots under test-artifacts/browser/<test>/, a last one (with the
+    page's errors and the server's log) when the test fails; and no request may have
+    left localhost."""
     folder = _artifact_folder(request.node)
     shutil.rmtree(folder, ignore_errors=True)  # a previous run's pictures would mislead
     folder.mkdir(parents=True)
-    page = context.new_page()
-    console_errors: list[str] = []
-    page.on("pageerror", lambda error: console_errors.append(str(error)))
-    page.offsite_requests = offsite
-    page.console_errors = console_errors
-    yield page
+    yield Shots(page=page, folder=folder)
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        try:
+        # the report of a failure must not raise a second one
+        with contextlib.suppress(Exception):
             page.screenshot(path=str(folder / "failure.png"))
-            (folder / "page-errors.txt").write_text("\n".join(console_errors))
-            (folder / "jupyter-lab.log").write_text(lab.log_tail(400))
-        except Exception:  # the report of a failure must not raise a second one
-            pass
-    context.close()
-    lab.shutdown_kernels()
+        (folder / "page-errors.txt").write_text("\n".join(page.page_errors))
+        (folder / "jupyter-lab.log").write_text(lab.log_tail(400))
+    if page.offsite_requests:
+        pytest.fail(f"requests left localhost: {sorted(set(page.offsite_requests))}")
 
 
 def _artifact_folder(node) -> Path:
@@ -160,11 +155,6 @@ def _artifact_folder(node) -> Path:
     for ch in "[]/ :":
         name = name.replace(ch, "_")
     return ARTIFACTS / name
-
-
-@pytest.fixture
-def shots(request, page) -> Shots:
-    return Shots(page=page, folder=_artifact_folder(request.node))
 
 
 @pytest.fixture

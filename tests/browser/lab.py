@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import Browser, Locator, Page
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -174,6 +174,27 @@ class LabServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+
+
+def new_page(browser: Browser, lab: LabServer) -> Page:
+    """A page in a context of its own; anything not on the lab's port is refused, and
+    recorded in ``page.offsite_requests``."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.offsite_requests = []
+    page.page_errors = []
+
+    def guard(route):
+        if route.request.url.startswith(lab.base_url):
+            route.continue_()
+        else:
+            page.offsite_requests.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page.on("pageerror", lambda error: page.page_errors.append(str(error)))
+    return page
 
 
 def copy_notebooks(source: Path, target: Path) -> None:
@@ -385,6 +406,19 @@ def choose_options(select: Locator, *needles: str) -> list[str]:
         indexes.append(matches[0])
     select.select_option(index=indexes)
     return [texts[i] for i in indexes]
+
+
+@contextlib.contextmanager
+def picture_on_failure(page: Page, name: str):
+    """For set-up done outside a test (a module's shared notebook): a screenshot when it fails."""
+    try:
+        yield
+    except BaseException:
+        folder = ARTIFACTS / name
+        folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(folder / "failure.png"))
+        raise
 
 
 @dataclass
