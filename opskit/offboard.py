@@ -50,7 +50,7 @@ Run states and liveness
 A run is ``running`` while a process works on it, ``done`` when no row is pending,
 ``undone`` after ``undo_run``. ``interrupted`` is shown for a run stored as running whose
 process is gone: the process records its host, pid and the pid's start time (so a
-reused pid is not mistaken for it), plus a wall-clock heartbeat at every batch; on the
+reused pid is not mistaken for it), plus a wall-clock heartbeat every ``HEARTBEAT`` seconds; on the
 same host the process table decides, from another host a heartbeat older than
 ``STALE_AFTER`` seconds does. (No database lock is needed, which keeps SQLite and
 PostgreSQL alike.) ``resume_run`` refuses a run whose process is still alive.
@@ -58,6 +58,7 @@ PostgreSQL alike.) ``resume_run`` refuses a run whose process is still alive.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -74,6 +75,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -97,6 +99,7 @@ PLAN_FORMAT = 1
 BATCH_SIZE = 2000
 CHUNK = 5000  # ids per statement: far below SQLite's and PostgreSQL's bind limits
 STALE_AFTER = 600  # seconds without a heartbeat before another host's run counts as dead
+HEARTBEAT = 30  # seconds between heartbeats (each rewrites the run's row)
 
 BLOCKERS = (
     "not_found",
@@ -193,6 +196,9 @@ class Plan:
     source: str
     options: dict[str, Any]
     rows: list[PlanRow]
+    # the file's text when read from one, kept verbatim as "the plan as reviewed"
+    _text: str | None = field(default=None, repr=False, compare=False)
+    _text_of: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def to_apply(self) -> list[PlanRow]:
@@ -282,6 +288,9 @@ class Plan:
         yield "\n ]}\n"
 
     def to_json(self) -> str:
+        """The plan file's text: the text it was read from, if its rows are still those."""
+        if self._text is not None and self._text_of == (id(self.rows), len(self.rows)):
+            return self._text
         return "".join(self.iter_json())
 
     def save(self, path: str | Path) -> Path:
@@ -338,7 +347,7 @@ class Plan:
             if row.row in seen:
                 raise BadInput(f"row number {row.row} appears twice", file=name, column=where)
             seen.add(row.row)
-        return cls(
+        plan = cls(
             actor=str(document["actor"]),
             actor_id=str(document.get("actor_id") or ""),
             created_at=str(document.get("created_at") or ""),
@@ -346,6 +355,8 @@ class Plan:
             options=dict(document.get("options") or {}),
             rows=rows,
         )
+        plan._text, plan._text_of = text, (id(rows), len(rows))
+        return plan
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
@@ -419,6 +430,13 @@ def _state_columns(m, at: datetime) -> list:
 
 
 _PENDING_ITEMS = tuple(pending_conditions().keys())
+_PENDING_LABELS = tuple(f"pending_{item}" for item in _PENDING_ITEMS)
+
+
+@functools.lru_cache(maxsize=64)
+def _pending_items(flags: tuple[bool, ...]) -> tuple[str, ...]:
+    """The pending items named by their flags (one shared tuple per combination)."""
+    return tuple(item for item, flag in zip(_PENDING_ITEMS, flags, strict=True) if flag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,9 +461,7 @@ class _State:
             account_owner=bool(row.account_owner),
             open_sessions=int(row.open_sessions or 0),
             future_appointments=int(row.future_appointments or 0),
-            pending=tuple(
-                sys.intern(item) for item in _PENDING_ITEMS if mapping[f"pending_{item}"]
-            ),
+            pending=_pending_items(tuple(bool(mapping[k]) for k in _PENDING_LABELS)),
         )
 
     @property
@@ -970,7 +986,10 @@ def _start_run(db: Database, plan: Plan, options: dict[str, Any]) -> str:
                         started_at=at,
                     )
                 )
-                users = _user_ids(conn, {email_key(r.email) for r in plan.to_apply})
+                # hand-added rows may lack the user id the plan resolved
+                users = _user_ids(
+                    conn, {email_key(r.email) for r in plan.to_apply if not r.user_id}
+                )
                 for chunk in _chunks(plan.rows, 10_000):
                     conn.execute(
                         insert(s.offboard_run_rows),
@@ -1008,12 +1027,10 @@ def _ledger_row(run_id: str, row: PlanRow, users: Mapping[str, str], at) -> dict
     if row.blocker is not None:
         record.update(result="blocked", message=row.message or row.blocker, done_at=at)
         return record
-    user_id = users.get(email_key(row.email))
-    if user_id is None or (row.user_id and row.user_id != user_id):
-        record.update(
-            result="stale", message=f"{row.email} no longer names the planned user", done_at=at
-        )
-    record["user_id"] = user_id
+    if not row.user_id:
+        record["user_id"] = users.get(email_key(row.email))
+        if record["user_id"] is None:
+            record.update(result="stale", message=f"no user with email {row.email!r}", done_at=at)
     return record
 
 
@@ -1035,41 +1052,35 @@ def _drive(
     from tqdm.auto import tqdm
 
     with db.read() as conn:
-        run = conn.execute(select(s.offboard_runs).where(_runs.run_id == run_id)).one()
-        pending = conn.execute(
-            select(func.count()).where(_rr.run_id == run_id, _rr.result.is_(None))
-        ).scalar_one()
+        actor_id = conn.execute(select(_runs.actor_id).where(_runs.run_id == run_id)).scalar_one()
+        # Batches follow (group, member) order rather than the plan's: each batch then
+        # touches neighbouring index and table pages, which is what keeps a large run
+        # linear (random order rewrites most pages of the big indexes in every batch).
+        order = list(
+            conn.execute(
+                select(_rr.row_no)
+                .where(_rr.run_id == run_id, _rr.result.is_(None))
+                .order_by(_rr.group_id, _rr.user_id, _rr.row_no)
+            ).scalars()
+        )
     ctx = _Context(
         run_id=run_id,
-        actor_id=run.actor_id,
+        actor_id=actor_id,
         resolve_checklist=bool(options.get("resolve_checklist")),
         batch_size=int(options.get("batch_size") or BATCH_SIZE),
         planned={row.row: row for row in plan.rows},
     )
     bar = tqdm(
-        total=pending,
+        total=len(order),
         desc=f"offboarding {run_id}",
         unit="row",
         disable=None if progress is None else not progress,
         file=sys.stderr,
     )
     try:
-        last = 0
-        while True:
-            with db.read() as conn:
-                numbers = list(
-                    conn.execute(
-                        select(_rr.row_no)
-                        .where(_rr.run_id == run_id, _rr.row_no > last, _rr.result.is_(None))
-                        .order_by(_rr.row_no)
-                        .limit(ctx.batch_size)
-                    ).scalars()
-                )
-            if not numbers:
-                break
-            _process(db, ctx, numbers)
+        for numbers in _chunks(order, ctx.batch_size):
+            _process(db, ctx, list(numbers))
             bar.update(len(numbers))
-            last = numbers[-1]
     except BaseException:
         _mark_interrupted(db, run_id)
         raise
@@ -1122,13 +1133,13 @@ def _process(db: Database, ctx: _Context, numbers: list[int]) -> None:
 
 def _lock_run(conn: Connection, run_id: str) -> Any:
     """Serialise the batches of one run, also across processes (FOR UPDATE on PostgreSQL,
-    the write lock from BEGIN IMMEDIATE on SQLite), and beat the heart."""
+    the write lock from BEGIN IMMEDIATE on SQLite), and beat the heart now and then."""
     run = conn.execute(
         select(_runs.options, _runs.state).where(_runs.run_id == run_id).with_for_update()
     ).one()
     options = json.loads(run.options)
     process = options.get("process") or {}
-    if _is_me(process):
+    if _is_me(process) and time.time() - float(process.get("heartbeat") or 0) > HEARTBEAT:
         process["heartbeat"] = round(time.time(), 3)
         conn.execute(
             update(s.offboard_runs)
@@ -1143,17 +1154,20 @@ def _record_results(conn: Connection, run_id: str, outcomes: list[tuple[int, str
     if not outcomes:
         return
     at = now()
-    by_outcome: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for number, result, message in outcomes:
-        by_outcome[(result, message)].append(number)
-    # usually a few distinct (result, message) pairs: one UPDATE each
-    for (result, message), numbers in by_outcome.items():
-        for chunk in _chunks(numbers):
-            conn.execute(
-                update(s.offboard_run_rows)
-                .where(_rr.run_id == run_id, _rr.row_no.in_(chunk), _rr.result.is_(None))
-                .values(result=result, message=message, done_at=at)
-            )
+    # one statement, executed for every row (messages differ row by row)
+    conn.execute(
+        update(s.offboard_run_rows)
+        .where(
+            _rr.run_id == bindparam("b_run"),
+            _rr.row_no == bindparam("b_row"),
+            _rr.result.is_(None),
+        )
+        .values(result=bindparam("b_result"), message=bindparam("b_message"), done_at=at),
+        [
+            {"b_run": run_id, "b_row": number, "b_result": result, "b_message": message}
+            for number, result, message in outcomes
+        ],
+    )
 
 
 def _batch_rows(conn: Connection, run_id: str, numbers: Sequence[int], at: datetime) -> list:
@@ -1275,45 +1289,70 @@ def _apply_batch(
                 raise WouldLockOutGroup(f"refused: {locked}")
 
     events = []
+    # one audit row per changed membership; the JSON parts repeat, so they are built once
+    template = event_row(
+        at=at,
+        actor_id=ctx.actor_id,
+        group_id="",
+        user_id="",
+        action=Action.DEACTIVATED,
+        before={"status": "active"},
+        run_id=ctx.run_id,
+    )
     for mid, (number, row) in to_deactivate.items():
         if mid not in deactivated:
             outcomes.append((number, "unchanged", "already inactive"))
             continue
         n = revoked.get((row.group_id, row.user_id), 0)
         events.append(
-            event_row(
-                at=at,
-                actor_id=ctx.actor_id,
-                group_id=row.group_id,
-                user_id=row.user_id,
-                action=Action.DEACTIVATED,
-                before={"status": "active"},
-                after={"status": "inactive", "sessions_revoked": n},
-                reason=reasons.get(mid),
-                run_id=ctx.run_id,
-            )
+            {
+                **template,
+                "group_id": row.group_id,
+                "user_id": row.user_id,
+                "after": _deactivated_after(n),
+                "reason": reasons.get(mid),
+            }
         )
         outcomes.append((number, "deactivated", _done_message(n, resolved.get(mid))))
+    template = event_row(
+        at=at,
+        actor_id=ctx.actor_id,
+        group_id="",
+        user_id="",
+        action=Action.ACCESS_CHANGED,
+        before={"read_only": False},
+        after={"read_only": True},
+        run_id=ctx.run_id,
+    )
     for mid, (number, row) in to_read_only.items():
         if mid not in made_read_only:
             outcomes.append((number, "unchanged", "already read-only"))
             continue
+        planned = ctx.planned.get(number)
         events.append(
-            event_row(
-                at=at,
-                actor_id=ctx.actor_id,
-                group_id=row.group_id,
-                user_id=row.user_id,
-                action=Action.ACCESS_CHANGED,
-                before={"read_only": False},
-                after={"read_only": True},
-                reason=ctx.planned[number].reason if number in ctx.planned else None,
-                run_id=ctx.run_id,
-            )
+            {
+                **template,
+                "group_id": row.group_id,
+                "user_id": row.user_id,
+                "reason": planned.reason if planned is not None else None,
+            }
         )
         outcomes.append((number, "read_only", _done_message(None, resolved.get(mid))))
     record_many(conn, events)
     return outcomes
+
+
+@functools.lru_cache(maxsize=256)
+def _deactivated_after(sessions: int) -> str:
+    """The audit ``after`` of a deactivation, as ``audit.event_row`` writes it."""
+    return event_row(
+        at=datetime.min,
+        actor_id="",
+        group_id="",
+        user_id="",
+        action=Action.DEACTIVATED,
+        after={"status": "inactive", "sessions_revoked": sessions},
+    )["after"]
 
 
 def _done_message(sessions: int | None, items: list[str] | None) -> str:

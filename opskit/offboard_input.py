@@ -39,6 +39,7 @@ _HEADER_ALIASES = {
     "reason": "reason",
 }
 _DELIMITERS = (",", ";", "\t")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ def _email(value: Any, *, file: str, line: int, column: str = "email") -> str:
     email = _text(value, file=file, line=line, column=column)
     if not email:
         raise BadInput("the email is empty", file=file, line=line, column=column)
-    if email.count("@") != 1 or any(ch.isspace() for ch in email) or email.startswith("@"):
+    if not _EMAIL.fullmatch(email):
         raise BadInput(f"{email!r} is not an email address", file=file, line=line, column=column)
     return email
 
