@@ -110,6 +110,8 @@ def run(db_url: str | None = None) -> list[tuple[str, float, str]]:
             ("previous page from the last", on_page(table.page_count), table.prev_page, True),
             ("page 100 (typed)", on_page(1), lambda: table.goto_page(100), True),
             (f"middle page {middle:,} (typed)", on_page(1), lambda: table.goto_page(middle), False),
+            (f"next page from the middle ({middle:,})", on_page(middle), table.next_page, True),
+            (f"previous page from the middle ({middle:,})", on_page(middle), table.prev_page, True),
             ("filter: status inactive", reset, lambda: table.set_filter(status="inactive"), True),
             (f"filter: group {group}", reset, lambda: table.set_filter(group=group), True),
             (

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Join, Select, case, func, or_, select, tuple_
+from sqlalchemy import Connection, Join, Select, case, func, literal, or_, select, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -229,15 +229,18 @@ def member_counts(db: Database, where: MemberFilter) -> MemberCounts:
 
 
 # Sort keys of the user table, each completed into a total order (so that pages never
-# overlap) with ties broken by person, then group.
+# overlap): ties broken by person, then group; for times by membership, which an index
+# keeps in order with the time (tens of thousands who never signed in tie). Members
+# who never signed in sort as each backend orders NULL: first on SQLite, last on
+# PostgreSQL (the order its index serves).
 PAGE_ORDER = {
     "name": (u.name, u.email_key, g.name, m.group_id),
     "email": (u.email_key, g.name, m.group_id),
     "group": (g.name, u.name, u.email_key),
     "role": (m.role, u.name, u.email_key, g.name, m.group_id),
     "access_level": (m.access_level, u.name, u.email_key, g.name, m.group_id),
-    "last_sign_in_at": (m.last_sign_in_at, u.name, u.email_key, g.name, m.group_id),
-    "joined_at": (m.joined_at, u.name, u.email_key, g.name, m.group_id),
+    "last_sign_in_at": (m.last_sign_in_at, m.membership_id),
+    "joined_at": (m.joined_at, m.membership_id),
 }
 # the table whose index yields each sort's first key in order
 _SORT_TABLE = {"name": s.users, "email": s.users, "group": s.groups}
@@ -310,6 +313,31 @@ def _walks_sort_index(matching: int, population: int, depth: int, limit: int) ->
     return matching > 0 and (depth + limit) * population / matching < 3 * matching
 
 
+# Sorts whose keys are never NULL can continue a page from its neighbour's row (keyset
+# paging), which costs the same at any depth; the others page by offset only.
+KEYSET_SORTS = frozenset({"name", "email", "group", "role", "access_level"})
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    """A row next to the wanted page: the rows ``after`` it, or those before it."""
+
+    status: str
+    values: tuple  # its sort keys
+    after: bool
+
+
+def _anchor(conn: Connection, sort: str, membership_id: int | None, *, after: bool):
+    if membership_id is None or sort not in KEYSET_SORTS:
+        return None
+    found = conn.execute(
+        select(m.status, *PAGE_ORDER[sort])
+        .select_from(s.memberships.join(s.users, _ON[s.users]).join(s.groups, _ON[s.groups]))
+        .where(m.membership_id == membership_id)
+    ).first()
+    return None if found is None else _Anchor(found[0], tuple(found[1:]), after)
+
+
 def _status_part_ids(
     conn: Connection,
     where: MemberFilter,
@@ -319,21 +347,35 @@ def _status_part_ids(
     descending: bool,
     limit: int,
     offset: int,
+    anchor: _Anchor | None = None,
 ) -> list[int]:
     """Ids of rows ``offset`` .. ``offset + limit`` of one status part (``size`` rows).
 
-    A page in the second half is read backwards from the end, so no page skips more
-    than half of its part.
+    With an ``anchor`` in this part the rows are found next to it instead of counted
+    from an end. Otherwise a page in the second half is read backwards from the end,
+    so that no page skips more than half of its part.
     """
     limit = min(limit, size - offset)
     if limit <= 0:
         return []
-    backwards = offset > size // 2
-    if backwards:
-        offset = size - offset - limit
     keys = list(PAGE_ORDER[sort])
+    beside: list = []  # where the rows lie relative to the anchor
+    if anchor is not None and anchor.status == status:
+        backwards, offset = not anchor.after, 0
+        # rows after the anchor in list order, or before it (read backwards)
+        greater = descending == backwards
+        mark = tuple_(*(literal(v, k.type) for k, v in zip(keys, anchor.values, strict=True)))
+        first, first_value = keys[0], anchor.values[0]
+        beside = [
+            tuple_(*keys) > mark if greater else tuple_(*keys) < mark,
+            first >= first_value if greater else first <= first_value,  # an index can seek
+        ]
+    else:
+        backwards = offset > size // 2
+        if backwards:
+            offset = size - offset - limit
     source = s.memberships.join(s.users, _ON[s.users]).join(s.groups, _ON[s.groups])
-    conditions = [*where.conditions(), m.status == status]
+    conditions = [*where.conditions(), m.status == status, *beside]
     if conn.dialect.name == "sqlite":
         population = conn.execute(select(func.count()).select_from(s.memberships)).scalar_one()
         if _walks_sort_index(size, population, offset, limit):
@@ -347,6 +389,7 @@ def _status_part_ids(
             conditions = [
                 *replace(where, status="all").conditions(),
                 _Unindexed(m.status) == status,
+                *beside,
             ]
     query = (
         select(m.membership_id)
@@ -370,6 +413,8 @@ def member_page(
     offset: int = 0,
     counts: MemberCounts | None = None,
     checklist: bool = True,
+    after: int | None = None,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
     """One page of the members ``where`` matches: active ones first, then inactive ones.
 
@@ -377,6 +422,11 @@ def member_page(
     page without sorting the whole table. ``counts`` (``member_counts`` of the same
     filter) saves counting again. With ``checklist`` each row carries
     ``open_checklist``: its pending checklist items (None without the checklist module).
+
+    Paging on from a page already shown: ``after`` is the membership id of the row just
+    before the wanted page (the last row of the previous one), ``before`` that of the
+    row just after it. The page is then found next to that row, as fast deep in a
+    million members as at the top (for the sorts in ``KEYSET_SORTS``).
     """
     if sort not in PAGE_ORDER:
         raise BadInput(f"cannot sort by {sort!r} ({', '.join(PAGE_ORDER)})", column="sort")
@@ -385,12 +435,13 @@ def member_page(
     if counts is None:
         counts = member_counts(db, where)
     with db.read() as conn:
+        anchor = _anchor(conn, sort, after, after=True) or _anchor(conn, sort, before, after=False)
         ids: list[int] = []
         start = offset
         for status, size in (("active", counts.active), ("inactive", counts.inactive)):
             if start < size and len(ids) < limit:
                 ids += _status_part_ids(
-                    conn, where, status, size, sort, descending, limit - len(ids), start
+                    conn, where, status, size, sort, descending, limit - len(ids), start, anchor
                 )
             start = max(0, start - size)
         return _rows_by_id(conn, ids, checklist=checklist)

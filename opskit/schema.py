@@ -109,7 +109,7 @@ memberships = Table(
     # the user table: from a user to their memberships without reading the rows, and
     # members of one status by last sign-in (migration 0004)
     Index("ix_memberships_user_status_group", "user_id", "status", "group_id"),
-    Index("ix_memberships_status_last_sign_in", "status", "last_sign_in_at"),
+    Index("ix_memberships_status_last_sign_in", "status", "last_sign_in_at", "membership_id"),
 )
 
 sessions = Table(

@@ -139,27 +139,30 @@ def test_sorting_by_each_column_both_ways_lists_everyone_once(table):
 
 
 @pytest.mark.parametrize("walk", [True, False])
-def test_a_page_is_the_same_whether_sqlite_walks_an_index_or_sorts(db, clinic, monkeypatch, walk):
+def test_a_page_is_the_same_however_it_is_found(db, clinic, monkeypatch, walk):
+    """By offset from the top, backwards from the end, or next to the row beside it;
+    and on SQLite whether it walks the sort key's index or sorts the matches."""
     monkeypatch.setattr(members, "_walks_sort_index", lambda *args: walk)
     where = MemberFilter()
     counts = member_counts(db, where)
+
+    def ids(rows):
+        return [r["membership_id"] for r in rows]
+
     for sort in members.PAGE_ORDER:
         for descending in (False, True):
-            whole = member_page(db, where, sort=sort, descending=descending, limit=100)
-            expected = [r["membership_id"] for r in whole]
-            paged = []
+            order = dict(sort=sort, descending=descending, counts=counts)
+            expected = ids(member_page(db, where, limit=100, **order))
+            by_offset, forward, backward = [], [], []
             for offset in range(0, 13, 2):  # pages past the middle are read backwards
-                page = member_page(
-                    db,
-                    where,
-                    sort=sort,
-                    descending=descending,
-                    limit=2,
-                    offset=offset,
-                    counts=counts,
-                )
-                paged += [r["membership_id"] for r in page]
-            assert paged == expected, (sort, descending)
+                by_offset += ids(member_page(db, where, limit=2, offset=offset, **order))
+                after = forward[-1] if forward else None
+                forward += ids(member_page(db, where, limit=2, offset=offset, after=after, **order))
+            for offset in range(12, -1, -2):
+                before = backward[0] if backward else None
+                page = member_page(db, where, limit=2, offset=offset, before=before, **order)
+                backward = ids(page) + backward
+            assert by_offset == forward == backward == expected, (sort, descending)
     ordered = member_page(db, MemberFilter(text="a"), sort="name", limit=100)
     names = [(r["status"], r["name"]) for r in ordered]
     assert names == sorted(names)

@@ -320,8 +320,11 @@ class UserTable:
                 return row
         return None
 
-    def refresh(self, *, recount: bool = True) -> None:
-        """Read the page again (and the counts, unless only the page moved)."""
+    def refresh(
+        self, *, recount: bool = True, after: int | None = None, before: int | None = None
+    ) -> None:
+        """Read the page again (and the counts, unless only the page moved). ``after`` /
+        ``before``: the membership id of the row next to the page, when it is known."""
         if recount or self.counts is None:
             self.counts = member_counts(self.db, self.where)
         self.page = min(self.page, self.page_count - 1)
@@ -333,6 +336,8 @@ class UserTable:
             limit=self.page_size,
             offset=self.page * self.page_size,
             counts=self.counts,
+            after=after,
+            before=before,
         )
         self._show_rows()
 
@@ -391,8 +396,12 @@ class UserTable:
 
     def goto_page(self, number: int) -> None:
         """Show page ``number`` (1-based, clamped to the pages there are)."""
-        self.page = max(0, min(int(number), self.page_count) - 1)
-        self.refresh(recount=False)
+        page = max(0, min(int(number), self.page_count) - 1)
+        # the page next to the one on show starts beside its edge row, at any depth
+        after = self.rows[-1]["membership_id"] if self.rows and page == self.page + 1 else None
+        before = self.rows[0]["membership_id"] if self.rows and page == self.page - 1 else None
+        self.page = page
+        self.refresh(recount=False, after=after, before=before)
 
     def next_page(self) -> None:
         if self.page + 1 < self.page_count:

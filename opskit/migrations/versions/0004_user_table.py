@@ -10,8 +10,8 @@ after the page instead of sorting every member:
 - users (name, email_key): members by name;
 - memberships (user_id, status, group_id): from a user to their memberships of one
   status without reading the membership rows;
-- memberships (status, last_sign_in_at): members of one status by last sign-in (also
-  what the dormant report filters on).
+- memberships (status, last_sign_in_at, membership_id): members of one status by last
+  sign-in, ties in a fixed order (also what the dormant report filters on).
 """
 
 from alembic import op
@@ -28,7 +28,9 @@ def upgrade() -> None:
         "ix_memberships_user_status_group", "memberships", ["user_id", "status", "group_id"]
     )
     op.create_index(
-        "ix_memberships_status_last_sign_in", "memberships", ["status", "last_sign_in_at"]
+        "ix_memberships_status_last_sign_in",
+        "memberships",
+        ["status", "last_sign_in_at", "membership_id"],
     )
 
 
