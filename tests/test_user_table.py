@@ -508,3 +508,34 @@ def test_an_unknown_actor_or_a_bad_page_size_is_bad_input(db, clinic):
         UserTable(db, actor="nobody@example.test")
     with pytest.raises(BadInput, match="page size"):
         UserTable(db, actor=clinic.ops, page_size=0)
+
+
+def test_with_hundreds_of_groups_the_group_filter_is_typed_not_scrolled(db, clinic):
+    with db.begin() as conn:
+        conn.execute(
+            s.groups.insert(),
+            [{"group_id": f"g-{i}", "name": f"Clinic {i:03d}"} for i in range(250)],
+        )
+        conn.execute(
+            s.memberships.insert(),
+            [
+                {
+                    "group_id": f"g-{i}",
+                    "user_id": "u-ops",
+                    "role": "administrator",
+                    "access_level": "full",
+                    "account_owner": True,
+                }
+                for i in range(250)
+            ],
+        )
+    table = UserTable(db, actor=clinic.ops)
+    assert isinstance(table._group, ipywidgets.Combobox)
+    table._group.value = "Summ"  # still typing: nothing happens
+    assert table.total == 263
+    table._group.value = "Summit Physio"
+    assert table.total == 3
+    table.set_filter(group="Clinic 007")
+    assert table._group.value == "Clinic 007" and table.total == 1
+    table._group.value = ""
+    assert table.total == 263

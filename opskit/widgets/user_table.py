@@ -773,6 +773,7 @@ class UserTable:
         current = next(
             (name for gid, name in self.viewer.groups if gid == self.where.group_id), None
         )
+        self._group_names = set(names)
         if len(names) > 200:  # a dropdown of thousands is no help: type to find one
             return w.Combobox(
                 options=names,
@@ -874,7 +875,7 @@ class UserTable:
         def changed(change) -> None:
             value = change["new"]
             if name == "group" and isinstance(self._group, w.Combobox):
-                if value and value not in dict((n, g) for g, n in self.viewer.groups):
+                if value and value not in self._group_names:
                     return  # still typing
                 value = value or None
             self._if_user(self.set_filter, **{name: value})
