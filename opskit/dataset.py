@@ -231,7 +231,7 @@ def _check_header(header: list[str], spec: FileSpec, line: int) -> list[str]:
     for name in header:
         if name in seen:
             raise BadInput(
-                f"column {name!r} appears twice in the header", file=spec.file, line=line
+                "this column appears twice in the header", file=spec.file, line=line, column=name
             )
         seen.add(name)
     for name in spec.names:
@@ -254,8 +254,9 @@ def _check_header(header: list[str], spec: FileSpec, line: int) -> list[str]:
 
 
 def _ragged(spec: FileSpec, line: int, found: int, expected: int) -> BadInput:
+    fields = "field" if found == 1 else "fields"
     return BadInput(
-        f"has {found} fields where the header has {expected}", file=spec.file, line=int(line)
+        f"has {found} {fields} where the header has {expected}", file=spec.file, line=int(line)
     )
 
 
@@ -382,9 +383,7 @@ def _parse_times(values: pd.Series, empty: np.ndarray) -> tuple[np.ndarray, np.n
     for row in np.flatnonzero(np.isnat(out) & ~empty):
         try:
             out[row] = np.datetime64(parse_time(values.iat[row]), "us")
-        except BadInput:
-            bad[row] = True
-        except (ValueError, OverflowError):
+        except (BadInput, ValueError, OverflowError):
             bad[row] = True
     return out, bad
 
