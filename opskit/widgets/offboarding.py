@@ -1,0 +1,442 @@
+"""Bulk offboarding in a notebook: input, plan review, apply with progress, results, undo.
+
+Everything here displays or collects input; planning, applying and undoing are
+``opskit.offboard``'s. Apply and undo each ask first: the confirmation states how many
+members in how many groups will change, and nothing is written until it is confirmed.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import ipywidgets as w
+
+from ..db import Database, connect
+from ..errors import BadInput, OpskitError
+from ..offboard import (
+    RUN_ROW_COLUMNS,
+    Plan,
+    RunSummary,
+    UndoResult,
+    apply_plan,
+    plan_offboarding,
+    run_rows,
+    undo_run,
+)
+from ..offboard_input import parse_pasted
+
+_CELL = "padding:3px 8px;border:1px solid #ddd;text-align:left;vertical-align:top"
+_HEAD = f"{_CELL};background:#fafafa"
+_BLOCKED = "background:#fdecea;color:#8e1b1b"
+_BADGE = "padding:0 6px;border-radius:3px;font-size:11px;white-space:nowrap"
+RESULT_COLOURS = {
+    "deactivated": ("#ffffff", "#2e7d32"),
+    "read_only": ("#ffffff", "#1565c0"),
+    "reactivated": ("#ffffff", "#2e7d32"),
+    "changed": ("#ffffff", "#1565c0"),
+    "unchanged": ("#424242", "#eeeeee"),
+    "blocked": ("#ffffff", "#c62828"),
+    "stale": ("#4e342e", "#ffcc80"),
+    "failed": ("#ffffff", "#6a1b9a"),
+    None: ("#424242", "#fff59d"),  # pending
+}
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _table(head: list[str], rows: list[str], css_class: str) -> str:
+    cells = "".join(f'<th style="{_HEAD}">{_e(h)}</th>' for h in head)
+    return (
+        f'<table class="{css_class}" style="border-collapse:collapse;font-size:12px">'
+        f"<thead><tr>{cells}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def plan_html(plan: Plan, *, limit: int | None = 500) -> str:
+    """The plan as an HTML table: blocked rows red with their blocker and reason."""
+    rows = []
+    for r in plan.rows[:limit] if limit else plan.rows:
+        blocked = r.blocker is not None
+        style = f' style="{_BLOCKED}"' if blocked else ""
+        what = (
+            f'<span style="{_BADGE};background:#c62828;color:#fff">{_e(r.blocker)}</span> '
+            f"{_e(r.message)}"
+            if blocked
+            else '<span style="color:#2e7d32">will be applied</span>'
+        )
+        rows.append(
+            f'<tr data-row="{r.row}" data-blocker="{_e(r.blocker)}"{style}>'
+            f'<td style="{_CELL}">{r.row}</td><td style="{_CELL}">{_e(r.line)}</td>'
+            f'<td style="{_CELL}">{_e(r.group or "")}</td>'
+            f'<td style="{_CELL}">{_e(r.name or "")} &lt;{_e(r.email)}&gt;</td>'
+            f'<td style="{_CELL}">{_e(r.action)}</td><td style="{_CELL}">{what}</td>'
+            f'<td style="{_CELL}">{_e(", ".join(r.checklist))}</td>'
+            f'<td style="{_CELL}">{r.sessions}</td>'
+            f'<td style="{_CELL}">{r.future_appointments}</td></tr>'
+        )
+    head = ["row", "line", "group", "member", "action", "blocker", "checklist to resolve"]
+    head += ["sessions to revoke", "future appts"]
+    more = len(plan.rows) - len(rows)
+    tail = f"<p>and {more:,} more rows (see the plan file)</p>" if more > 0 else ""
+    return _table(head, rows, "opskit-plan") + tail
+
+
+def counts_html(plan: Plan) -> str:
+    """Rows to apply and blocked, by group and action, and the blockers by kind."""
+    rows = [
+        f'<tr><td style="{_CELL}">{_e(c["group"] or "(not found)")}</td>'
+        f'<td style="{_CELL}">{_e(c["action"])}</td>'
+        f'<td style="{_CELL}">{c["to_apply"]}</td><td style="{_CELL}">{c["blocked"]}</td></tr>'
+        for c in plan.counts()
+    ]
+    blockers = ", ".join(f"{kind} {n}" for kind, n in plan.blockers().items()) or "none"
+    return (
+        f"<p><b>{_e(plan.describe())}</b></p>"
+        + _table(["group", "action", "to apply", "blocked"], rows, "opskit-plan-counts")
+        + f"<p>Blocked rows by reason: {_e(blockers)}</p>"
+    )
+
+
+def results_html(rows: Iterable[Mapping[str, Any]], *, limit: int | None = 500) -> str:
+    """A run's rows, each result coloured."""
+    shown = []
+    rows = list(rows)
+    for r in rows[:limit] if limit else rows:
+        text, background = RESULT_COLOURS.get(r.get("result"), RESULT_COLOURS[None])
+        label = r.get("result") or "pending"
+        shown.append(
+            f'<tr data-row="{r["row"]}" data-result="{_e(r.get("result"))}">'
+            f'<td style="{_CELL}">{r["row"]}</td><td style="{_CELL}">{_e(r.get("group"))}</td>'
+            f'<td style="{_CELL}">{_e(r["email"])}</td><td style="{_CELL}">{_e(r["action"])}</td>'
+            f'<td style="{_CELL}"><span style="{_BADGE};color:{text};background:{background}">'
+            f'{_e(label)}</span></td><td style="{_CELL}">{_e(r.get("message"))}</td></tr>'
+        )
+    more = len(rows) - len(shown)
+    tail = f"<p>and {more:,} more rows (download the CSV)</p>" if more > 0 else ""
+    return (
+        _table(["row", "group", "email", "action", "result", "message"], shown, "opskit-run") + tail
+    )
+
+
+class PlanTable:
+    """A plan that a notebook shows as counts and the highlighted table."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def _repr_html_(self) -> str:
+        return counts_html(self.plan) + plan_html(self.plan)
+
+    def __repr__(self) -> str:
+        return f"<plan: {self.plan.describe()}>"
+
+
+class RunTable:
+    """A run's rows that a notebook shows with coloured results."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def _repr_html_(self) -> str:
+        return results_html(self.rows)
+
+    def __repr__(self) -> str:
+        return f"<run rows: {len(self.rows)}>"
+
+
+def results_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    """A run's rows as CSV text (the columns of ``opskit offboard status RUN``)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RUN_ROW_COLUMNS)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else row.get(c) for c in RUN_ROW_COLUMNS])
+    return out.getvalue()
+
+
+def download_link(text: str, filename: str, label: str | None = None) -> str:
+    """An HTML link that downloads ``text`` as a file, with no server round trip."""
+    data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return (
+        f'<a download="{_e(filename)}" href="data:text/csv;charset=utf-8;base64,{data}" '
+        f'style="font-weight:bold">{_e(label or f"Download {filename}")}</a>'
+    )
+
+
+def _message(text: str, kind: str = "info") -> str:
+    colour = {"info": "#333", "ok": "#1b5e20", "error": "#c62828"}[kind]
+    return f'<div style="color:{colour};padding:4px 0">{html.escape(text)}</div>'
+
+
+Selection = Iterable[Mapping[str, Any]] | Callable[[], Iterable[Mapping[str, Any]]]
+
+
+class OffboardingWidget(w.VBox):
+    """Who is leaving (uploaded CSV, pasted emails or a saved selection), the plan to
+    review, Apply behind a confirmation, progress, results with a CSV download, undo."""
+
+    SOURCES = ("Upload CSV", "Paste emails", "Saved selection")
+
+    def __init__(
+        self,
+        db: Database | str | None = None,
+        *,
+        actor: str = "",
+        resolve_checklist: bool = True,
+        read_only: bool = False,
+        selections: Mapping[str, Selection] | None = None,
+    ) -> None:
+        self.db = db if isinstance(db, Database) else connect(db)
+        self.plan: Plan | None = None
+        self.run: RunSummary | None = None
+        self.results: list[dict[str, Any]] = []
+        self.undone: UndoResult | None = None
+        self._asking: str | None = None  # "apply" or "undo" while a confirmation is open
+        self.selections = dict(selections or {})
+
+        self.upload = w.FileUpload(accept=".csv,text/csv,text/plain", multiple=False)
+        self.upload_name = w.HTML("<i>no file yet</i>")
+        self.paste = w.Textarea(
+            placeholder="one email per line, or separated by commas or semicolons; "
+            "a first line with an 'email' header is read as CSV",
+            layout=w.Layout(width="70%", height="120px"),
+        )
+        self.selection_picker = w.Dropdown(options=list(self.selections), description="Selection")
+        self.source = w.Tab(
+            children=[
+                w.VBox([self.upload, self.upload_name]),
+                self.paste,
+                self.selection_picker,
+            ]
+        )
+        for index, title in enumerate(self.SOURCES):
+            self.source.set_title(index, title)
+
+        self.actor_box = w.Text(value=actor, description="Actor", placeholder="email")
+        self.checklist_box = w.Checkbox(value=resolve_checklist, description="Resolve checklist")
+        self.read_only_box = w.Checkbox(
+            value=read_only, description="Read-only instead of deactivate"
+        )
+        self.plan_button = w.Button(description="Plan", button_style="primary")
+        self.summary = w.HTML()
+        self.plan_view = w.HTML()
+        self.apply_button = w.Button(description="Apply…", button_style="warning", disabled=True)
+        self.confirm_text = w.HTML()
+        self.confirm_button = w.Button(description="Confirm", button_style="danger")
+        self.cancel_button = w.Button(description="Cancel")
+        self.confirm_box = w.VBox(
+            [self.confirm_text, w.HBox([self.confirm_button, self.cancel_button])],
+            layout=w.Layout(display="none", border="1px solid #c62828", padding="6px"),
+        )
+        self.progress = w.Output()
+        self.message = w.HTML()
+        self.results_view = w.HTML()
+        self.download = w.HTML()
+        self.undo_button = w.Button(description="Undo this run…", disabled=True)
+
+        self.upload.observe(self._uploaded, names="value")
+        self.plan_button.on_click(lambda _b: self.make_plan())
+        self.apply_button.on_click(lambda _b: self.ask_apply())
+        self.undo_button.on_click(lambda _b: self.ask_undo())
+        self.confirm_button.on_click(lambda _b: self.confirm())
+        self.cancel_button.on_click(lambda _b: self.cancel())
+        self._upload_data: tuple[str, bytes] | None = None
+
+        super().__init__(
+            [
+                self.source,
+                w.HBox([self.actor_box, self.checklist_box, self.read_only_box]),
+                self.plan_button,
+                self.summary,
+                self.plan_view,
+                self.apply_button,
+                self.confirm_box,
+                self.progress,
+                self.message,
+                self.results_view,
+                w.HBox([self.download, self.undo_button]),
+            ]
+        )
+
+    # input ------------------------------------------------------------------------------
+
+    def _uploaded(self, change: dict[str, Any]) -> None:
+        files = change["new"]
+        if not files:
+            return
+        upload = files[0]
+        self._upload_data = (upload["name"], bytes(upload["content"]))
+        self.upload_name.value = f"<b>{_e(upload['name'])}</b> ({upload['size']:,} bytes)"
+        self.source.selected_index = 0
+        self.make_plan()
+
+    def use_upload(self, name: str, data: bytes) -> None:
+        """As if ``data`` had been uploaded as ``name`` (plans it)."""
+        self.upload.value = (
+            {
+                "name": name,
+                "type": "text/csv",
+                "size": len(data),
+                "content": memoryview(data),
+                "last_modified": datetime(2026, 1, 1),
+            },
+        )
+
+    def use_pasted(self, text: str) -> None:
+        self.paste.value = text
+        self.source.selected_index = 1
+
+    def use_selection(self, name: str) -> None:
+        self.selection_picker.value = name
+        self.source.selected_index = 2
+
+    def _targets(self) -> tuple[Any, str]:
+        """What the chosen source holds, and its name for the plan's header."""
+        index = self.source.selected_index or 0
+        if index == 0:
+            if self._upload_data is None:
+                raise BadInput("upload a CSV file first (it needs an 'email' column)")
+            name, data = self._upload_data
+            return data, name
+        if index == 1:
+            targets = parse_pasted(self.paste.value, name="pasted emails")
+            if not targets:
+                raise BadInput("paste the emails of the members to offboard first")
+            return targets, "pasted emails"
+        name = self.selection_picker.value
+        if name is None:
+            raise BadInput("no saved selection to use")
+        chosen = self.selections[name]
+        return (chosen() if callable(chosen) else chosen), name
+
+    # planning ---------------------------------------------------------------------------
+
+    def make_plan(self) -> Plan | None:
+        """Plan from the chosen source and show it for review; writes nothing."""
+        self._hide_confirmation()
+        self.apply_button.disabled = True
+        try:
+            targets, name = self._targets()
+            self.plan = plan_offboarding(
+                self.db,
+                targets,
+                actor=self.actor_box.value,
+                action="read_only" if self.read_only_box.value else "deactivate",
+                source=name,
+            )
+        except OpskitError as error:
+            self.plan = None
+            self.summary.value = self.plan_view.value = ""
+            self.message.value = _message(str(error), "error")
+            return None
+        self.summary.value = counts_html(self.plan)
+        self.plan_view.value = plan_html(self.plan)
+        self.apply_button.disabled = not self.plan.to_apply
+        self.message.value = _message(
+            "review the plan; nothing has changed yet"
+            if self.plan.to_apply
+            else "nothing to apply: every row is blocked"
+        )
+        return self.plan
+
+    # applying and undoing ---------------------------------------------------------------
+
+    def ask_apply(self) -> None:
+        """Step one: say exactly what Apply will do, and wait for Confirm."""
+        if self.plan is None or not self.plan.to_apply:
+            self.message.value = _message("plan first: there is nothing to apply", "error")
+            return
+        checklist = (
+            "; every open checklist item of theirs is resolved (settings snapshotted)"
+            if self.checklist_box.value
+            else "; the checklist is left as it is"
+        )
+        self.confirm_text.value = (
+            f"<b>{_e(self.plan.describe())}</b>{_e(checklist)}. "
+            f"Acting as {_e(self.plan.actor)}. Rows that changed since planning are skipped "
+            "as stale."
+        )
+        self._show_confirmation("apply")
+
+    def ask_undo(self) -> None:
+        if self.run is None:
+            self.message.value = _message("apply a plan first: there is no run to undo", "error")
+            return
+        changed = self.run.counts.get("deactivated", 0) + self.run.counts.get("read_only", 0)
+        groups = len({r["group_id"] for r in self.results if r["result"] in _CHANGED})
+        self.confirm_text.value = (
+            f"<b>Undo run {_e(self.run.run)}: reactivate or lift read-only for "
+            f"{changed} membership(s) in {groups} group(s)</b>, restoring the settings the "
+            "checklist switched off. Members changed by someone since are left alone."
+        )
+        self._show_confirmation("undo")
+
+    def confirm(self) -> None:
+        """Step two: do what the confirmation said."""
+        asking = self._asking
+        self._hide_confirmation()
+        if asking == "apply":
+            self._apply()
+        elif asking == "undo":
+            self._undo()
+
+    def cancel(self) -> None:
+        self._hide_confirmation()
+        self.message.value = _message("cancelled: nothing changed")
+
+    def _apply(self) -> None:
+        assert self.plan is not None
+        self.progress.clear_output()
+        try:
+            with self.progress:
+                self.run = apply_plan(
+                    self.db, self.plan, resolve_checklist=self.checklist_box.value
+                )
+        except OpskitError as error:
+            self.message.value = _message(str(error), "error")
+            return
+        self._show_results(self.run.run)
+        counts = ", ".join(f"{k} {v}" for k, v in self.run.counts.items() if v)
+        self.message.value = _message(f"run {self.run.run} done: {counts}", "ok")
+        self.apply_button.disabled = True  # plan again to apply again
+        self.undo_button.disabled = False
+
+    def _undo(self) -> None:
+        assert self.run is not None
+        self.progress.clear_output()
+        try:
+            with self.progress:
+                self.undone = undo_run(self.db, self.run.run, actor=self.actor_box.value)
+        except OpskitError as error:
+            self.message.value = _message(str(error), "error")
+            return
+        counts = ", ".join(f"{k} {v}" for k, v in self.undone.counts.items() if v)
+        self.message.value = _message(f"run {self.run.run} undone: {counts}", "ok")
+        self.results_view.value = results_html(self.undone.rows)
+        self.undo_button.disabled = True
+
+    def _show_results(self, run_id: str) -> None:
+        self.results = run_rows(self.db, run_id)
+        self.results_view.value = results_html(self.results)
+        self.download.value = download_link(
+            results_csv(self.results), f"{run_id}.csv", "Download the results (CSV)"
+        )
+
+    def _show_confirmation(self, asking: str) -> None:
+        self._asking = asking
+        self.confirm_box.layout.display = "flex"
+
+    def _hide_confirmation(self) -> None:
+        self._asking = None
+        self.confirm_box.layout.display = "none"
+
+
+_CHANGED = ("deactivated", "read_only")
