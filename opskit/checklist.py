@@ -1,10 +1,12 @@
 """The pre-deactivation checklist (SPEC section 3): evaluate, resolve, snapshot, restore.
 
-One row per membership and item. Evaluation is set-based: one query over the whole
-selection computes every item for every member (membership ids are chunked so that
-bind-parameter limits are never hit), never a query per member. The SQL conditions
-that make an item ``action_needed`` live in ``pending_conditions`` so that reports
-and the user table can reuse them in their own queries.
+One row per membership and item. Evaluation is set-based: one query reads the
+members of the selection, then one query per item table reads what those members
+have there (membership ids are chunked so that bind-parameter limits are never hit);
+never a query per member. The row conditions that make an item ``action_needed`` are
+shared with ``pending_conditions`` (correlated EXISTS, for reports and the user table
+to reuse in their own queries); ``checklist_summary`` joins the same per-member facts
+in SQL to count the states of every group.
 
 Administrators and items: booking profiles and appointments are a practitioner
 thing, so an administrator gets ``not_applicable`` on ``online_booking`` when they
@@ -182,33 +184,38 @@ def _flag(item: str):
     return func.sum(case((_pending_rows(item), 1), else_=0))
 
 
-def _facts(conn: Connection, scope: _Scope, at: datetime) -> dict[str, dict[tuple, Row]]:
-    """Per item table: (group_id, user_id) -> what the member has there."""
-    queries = {
+def _fact_queries(at: datetime) -> dict[str, tuple[Table, Any, str]]:
+    """Per item table: (table, query, its user column). Each query gives one row per
+    member who has rows there: ``group_id``, ``user_id`` and what the member has."""
+    return {
         "profiles": (
             s.booking_profiles,
-            select(_bp.group_id, _bp.user_id, _flag("online_booking"), func.count()).group_by(
-                _bp.group_id, _bp.user_id
-            ),
+            select(
+                _bp.group_id,
+                _bp.user_id,
+                _flag("online_booking").label("pending"),
+                func.count().label("locations"),
+            ).group_by(_bp.group_id, _bp.user_id),
             "user_id",
         ),
         "integrations": (
             s.integrations,
-            select(_it.group_id, _it.user_id, func.aggregate_strings(_it.kind, ","))
+            select(_it.group_id, _it.user_id, func.aggregate_strings(_it.kind, ",").label("kinds"))
             .where(_pending_rows("integrations"))
             .group_by(_it.group_id, _it.user_id),
             "user_id",
         ),
         "credits": (
             s.credit_settings,
-            select(_cs.group_id, _cs.user_id, _flag("credits_auto_top_up"))
+            select(_cs.group_id, _cs.user_id, _flag("credits_auto_top_up").label("pending"))
             .where(_cs.user_id.is_not(None))
             .group_by(_cs.group_id, _cs.user_id),
             "user_id",
         ),
         "reminders": (
             s.reminder_levels,
-            select(_rl.group_id, _rl.user_id, _rl.name).where(
+            # at most one individual level per member (unique index)
+            select(_rl.group_id, _rl.user_id, _rl.name.label("level")).where(
                 _pending_rows("appointment_reminders")
             ),
             "user_id",
@@ -220,15 +227,19 @@ def _facts(conn: Connection, scope: _Scope, at: datetime) -> dict[str, dict[tupl
         ),
         "appointments": (
             s.appointments,
-            select(_ap.group_id, _ap.practitioner_id, func.count())
+            select(_ap.group_id, _ap.practitioner_id.label("user_id"), func.count().label("future"))
             .where(_ap.starts_at > at)
             .group_by(_ap.group_id, _ap.practitioner_id),
             "practitioner_id",
         ),
     }
+
+
+def _facts(conn: Connection, scope: _Scope, at: datetime) -> dict[str, dict[tuple, Row]]:
+    """Per item table: (group_id, user_id) -> what the member has there."""
     return {
         name: {(r[0], r[1]): r for r in conn.execute(scope.narrow(query, table, user))}
-        for name, (table, query, user) in queries.items()
+        for name, (table, query, user) in _fact_queries(at).items()
     }
 
 
@@ -475,43 +486,6 @@ def checklist_groups(db: Database) -> list[dict[str, str]]:
         return [{"group_id": r.group_id, "name": r.name} for r in conn.execute(query)]
 
 
-def state_columns(membership=s.memberships, at: datetime | None = None) -> dict[str, Any]:
-    """For each of the six items, a SQL expression giving the member's state: the
-    rules of ``_evaluate`` in SQL, for counting over many members without reading them."""
-    at = at or now()
-    mc = membership.c
-    admin = mc.role == "administrator"
-    pending = pending_conditions(membership)
-
-    def has(table: Table, user_column: str = "user_id", *where) -> ColumnElement[bool]:
-        return (
-            select(literal(1))
-            .select_from(table)
-            .where(table.c.group_id == mc.group_id, table.c[user_column] == mc.user_id, *where)
-            .exists()
-        )
-
-    def resolvable(item: str):
-        return case((pending[item], "action_needed"), else_="ok")
-
-    return {
-        "online_booking": case(
-            (pending["online_booking"], "action_needed"),
-            (and_(admin, ~has(s.booking_profiles)), "not_applicable"),
-            else_="ok",
-        ),
-        "integrations": resolvable("integrations"),
-        "credits_auto_top_up": resolvable("credits_auto_top_up"),
-        "appointment_reminders": resolvable("appointment_reminders"),
-        "data_export": case((has(s.export_grants), "ok"), else_="optional"),
-        "future_appointments": case(
-            (has(s.appointments, "practitioner_id", _ap.starts_at > at), "advisory"),
-            (admin, "not_applicable"),
-            else_="ok",
-        ),
-    }
-
-
 SUMMARY_COLUMNS = ["group_id", "group", "item", "members", *STATES, "inactive_action_needed"]
 
 
@@ -520,14 +494,48 @@ def checklist_summary(db: Database, *, group: str | None = None) -> list[dict[st
     members still need action): the checklist of every group, counted in SQL."""
     with db.read() as conn:
         at = now()
-        states = state_columns(s.memberships, at)
-        per_member = select(
-            _m.group_id, _m.status, *[expr.label(item) for item, expr in states.items()]
-        )
+        scope = _Scope()
         if group is not None:
-            per_member = per_member.where(_m.group_id == find_group(conn, group).group_id)
-        # MATERIALIZED: each state is computed once per member, not once per count
-        inner = per_member.cte("member_states").prefix_with("MATERIALIZED")
+            group_id = find_group(conn, group).group_id
+            scope = _Scope(_m.group_id == group_id, group_id=group_id)
+        # the same per-member facts as the rows, joined in SQL; the states as _evaluate
+        # decides them (a test holds the two to the same counts)
+        f = {
+            name: scope.narrow(query, table, user).subquery(name)
+            for name, (table, query, user) in _fact_queries(at).items()
+        }
+        admin = _m.role == "administrator"
+        states = {
+            "online_booking": case(
+                (f["profiles"].c.pending > 0, "action_needed"),
+                (and_(admin, f["profiles"].c.group_id.is_(None)), "not_applicable"),
+                else_="ok",
+            ),
+            "integrations": case(
+                (f["integrations"].c.group_id.is_not(None), "action_needed"), else_="ok"
+            ),
+            "credits_auto_top_up": case((f["credits"].c.pending > 0, "action_needed"), else_="ok"),
+            "appointment_reminders": case(
+                (f["reminders"].c.group_id.is_not(None), "action_needed"), else_="ok"
+            ),
+            "data_export": case((f["export"].c.group_id.is_not(None), "ok"), else_="optional"),
+            "future_appointments": case(
+                (f["appointments"].c.group_id.is_not(None), "advisory"),
+                (admin, "not_applicable"),
+                else_="ok",
+            ),
+        }
+        joined = s.memberships
+        for facts in f.values():
+            joined = joined.outerjoin(
+                facts, and_(facts.c.group_id == _m.group_id, facts.c.user_id == _m.user_id)
+            )
+        per_member = scope.members(
+            select(
+                _m.group_id, _m.status, *[expr.label(item) for item, expr in states.items()]
+            ).select_from(joined)
+        )
+        inner = per_member.subquery("member_states")
         counts = [func.count().label("members")]
         for item in ITEMS:
             column = inner.c[item]
@@ -542,10 +550,11 @@ def checklist_summary(db: Database, *, group: str | None = None) -> list[dict[st
                     )
                 ).label(f"{item}:inactive")
             )
+        # count per group first, then name the groups: no sort of a million rows by name
+        per_group = select(inner.c.group_id, *counts).group_by(inner.c.group_id).subquery()
         query = (
-            select(inner.c.group_id, s.groups.c.name, *counts)
-            .join(s.groups, s.groups.c.group_id == inner.c.group_id)
-            .group_by(inner.c.group_id, s.groups.c.name)
+            select(per_group.c.group_id, s.groups.c.name, *list(per_group.c)[1:])
+            .join(s.groups, s.groups.c.group_id == per_group.c.group_id)
             .order_by(s.groups.c.name)
         )
         rows: list[dict[str, Any]] = []
