@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, Join, Select, case, func, literal, or_, select, tuple_
@@ -498,8 +499,8 @@ def members_by_keys(
     wanted = sorted(set(keys))
     rows: list[dict[str, Any]] = []
     with db.read() as conn:
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        for start in range(0, len(wanted), 5000):  # 10,000 parameters a statement
+            chunk = wanted[start : start + 5000]
             query = members_query(MemberFilter()).where(tuple_(m.group_id, m.user_id).in_(chunk))
             found = [_as_dict(row) for row in conn.execute(query)]
             rows += _with_checklist(conn, found) if checklist else found
@@ -517,9 +518,9 @@ class Viewer:
     groups: tuple[tuple[str, str], ...]  # (group_id, name), by name
     sees_every_group: bool
 
-    @property
-    def group_ids(self) -> set[str]:
-        return {group_id for group_id, _ in self.groups}
+    @cached_property
+    def group_ids(self) -> frozenset[str]:
+        return frozenset(group_id for group_id, _ in self.groups)
 
     def scope(self, **where: Any) -> MemberFilter:
         """A filter bounded to the viewer's groups (no bound needed when they see all)."""

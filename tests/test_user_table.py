@@ -539,3 +539,21 @@ def test_with_hundreds_of_groups_the_group_filter_is_typed_not_scrolled(db, clin
     assert table._group.value == "Clinic 007" and table.total == 1
     table._group.value = ""
     assert table.total == 263
+
+
+def test_members_of_a_group_the_actor_cannot_see_are_never_selected(db, clinic):
+    table = UserTable(db, actor=clinic.sam)
+    table.select([("g-harbour", "u-peter"), ("g-summit", "u-mia")])
+    assert table.selected == {("g-summit", "u-mia")}
+
+
+def test_a_selection_too_large_for_one_by_one_is_sent_to_bulk_offboarding(table, monkeypatch):
+    from opskit.widgets import user_table
+
+    monkeypatch.setattr(user_table, "MOST_AT_ONCE", 2)
+    table.select_page()
+    table.deactivate_selected()
+    assert table.pending is None
+    assert "5 members are selected" in table.message
+    assert "bulk offboarding" in table.message
+    assert len(table.selected_members()) == 5

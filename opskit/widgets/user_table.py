@@ -78,6 +78,7 @@ _GRID = (
     + ";column-gap:8px;align-items:center;width:100%"
 )
 SHOWN_IN_CONFIRMATION = 200  # members listed by name before "and N more"
+MOST_AT_ONCE = 5000  # one call per member: beyond this, bulk offboarding is the tool
 GREY = "#9e9e9e"
 
 STYLE = """
@@ -422,7 +423,8 @@ class UserTable:
     def select(self, keys: Iterable[Key], selected: bool = True) -> None:
         """Select (or unselect) members by (group_id, user_id); kept across pages and
         filters."""
-        keys = {(str(group_id), str(user_id)) for group_id, user_id in keys}
+        visible = self.viewer.group_ids  # a group's members are never picked through another
+        keys = {(str(g), str(u)) for g, u in keys if str(g) in visible}
         if selected:
             self.selected |= keys
         else:
@@ -915,6 +917,13 @@ class UserTable:
     def _selection_or_say(self, doing: str) -> list[dict[str, Any]] | None:
         if not self.selected:
             self._say(f"Select the members to {doing} first.")
+            return None
+        if len(self.selected) > MOST_AT_ONCE:
+            self._say(
+                f"{len(self.selected):,} members are selected; the table acts on at most "
+                f"{MOST_AT_ONCE:,} at once. Hand a larger selection to bulk offboarding "
+                "(notebook 03, table.selected_members()), which works in resumable batches."
+            )
             return None
         members = members_by_keys(self.db, self.selected, checklist=True)
         if not members:
