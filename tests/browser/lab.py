@@ -1,8 +1,9 @@
 """Driving JupyterLab in Chromium: start a server, open a notebook, run it, check widgets.
 
-Everything here talks to JupyterLab the way an analyst does (URLs, menus, clicks), plus
-two read-only looks behind the curtain that make waiting reliable: the kernel status the
-notebook toolbar shows and the execution prompts of the cells.
+Everything here talks to JupyterLab the way an analyst does (URLs, menus, clicks). To
+wait reliably it reads what the page shows (the kernel status in the status bar and
+toolbar, the cells' execution prompts), and to count widget outputs it reads the
+notebook's model through ``window.jupyterapp``; it never acts through the app object.
 """
 
 from __future__ import annotations
