@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 import pytest
@@ -11,6 +12,7 @@ from opskit import checklist as ck
 from opskit import schema as s
 from opskit.audit import audit_events
 from opskit.clock import now
+from opskit.db import connect
 from opskit.errors import BadInput, FullAccessMember, NotAuthorized, UnknownMember
 from opskit.lifecycle import change_access, deactivate, reactivate
 
@@ -472,6 +474,31 @@ def test_a_dry_run_resolve_reports_the_change_and_writes_nothing(db, clinic):
     )
     assert [r["item"] for r in rows if r["resolved"]] == RESOLVABLE
     assert (settings(db), events(db), count(db, s.settings_snapshots)) == (before, [], 0)
+
+
+def test_two_analysts_resolving_the_same_member_at_once_write_one_set_of_events(db_url, clinic):
+    resolved: list[list[str]] = []
+    barrier = threading.Barrier(2)
+
+    def run(actor):
+        database = connect(db_url)
+        barrier.wait()
+        rows = ck.resolve_checklist(
+            database, group=clinic.harbour, user=clinic.peter, item="all", actor=actor
+        )
+        resolved.append([r["item"] for r in rows if r["resolved"]])
+        database.dispose()
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in (clinic.ops, clinic.olivia)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(resolved) == [[], RESOLVABLE]
+    database = connect(db_url)
+    assert [e["item"] for e in audit_events(database)] == RESOLVABLE
+    assert count(database, s.settings_snapshots) == 4
+    database.dispose()
 
 
 # Deactivation with the checklist, reactivation with restore ----------------------------
