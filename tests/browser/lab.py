@@ -199,11 +199,12 @@ def new_page(browser: Browser, lab: LabServer) -> Page:
 
 
 def copy_notebooks(source: Path, target: Path) -> None:
-    """Copy the notebooks (and whatever lies beside them) so a run never edits the originals."""
+    """Copy the notebooks and what lies beside them (examples/), so that a run never edits
+    the originals; not what earlier runs wrote (build/, checkpoints)."""
     shutil.copytree(
         source,
         target,
-        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "build"),
         dirs_exist_ok=True,
     )
 

@@ -2,8 +2,8 @@
 
 The module's tests share one run of the notebook (opening and running it is most of a
 test's time); each starts by setting the filters it needs. The deactivated practitioner
-(Peter Novak) and the refused Full Access member (Fiona Walsh) are touched by no other
-browser test.
+(Leo Marsh) is touched by no other browser test, nor by notebook 03's example plan; the
+refused Full Access member (Fiona Walsh) is refused everywhere.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .lab import (
 pytestmark = pytest.mark.browser
 
 NOTEBOOK = "01_users.ipynb"
-PETER = "peter.novak@harbourphysio.example"  # practitioner, clinical, two open sessions
+LEO = "leo.marsh@summitsports.example"  # practitioner, clinical, one open session
 FIONA = "fiona.walsh@harbourphysio.example"  # practitioner with Full Access
 INACTIVE = {
     "ivan.petrov@harbourphysio.example",
@@ -112,10 +112,9 @@ def search(page, table, text) -> None:
         box.press("Enter")
 
     after_change(page, table, type_it)
-    for email, _group in members_on_page(table):
-        assert (
-            text.lower() in email.lower() or text.lower() in rows(table).first.inner_text().lower()
-        )
+    shown = rows(table).all_inner_texts()
+    assert shown, f"no member matches {text!r}"
+    assert all(text.lower() in row.lower() for row in shown), shown
 
 
 def select(page, table, email) -> None:
@@ -209,11 +208,10 @@ def test_the_filter_dropdowns_always_show_their_choice(page, table, shots):
 
 
 def test_a_practitioner_is_deactivated_from_the_table(page, table, shots, demo_engine):
-    assert member_state(demo_engine, "g-harbour", "u-peter") == ("active", 2)
-    search(page, table, "peter")
-    peter = row_of(table, PETER)
-    assert not is_greyed(peter)
-    select(page, table, PETER)
+    assert member_state(demo_engine, "g-summit", "u-leo") == ("active", 1)
+    search(page, table, "leo.marsh")
+    assert not is_greyed(row_of(table, LEO))
+    select(page, table, LEO)
     table.get_by_role("button", name="Deactivate…").click()
     confirm = table.get_by_role("button", name="Confirm deactivation")
     confirm.wait_for()
@@ -221,15 +219,15 @@ def test_a_practitioner_is_deactivated_from_the_table(page, table, shots, demo_e
     shots("confirmation", confirm)
     confirm.click()
 
-    outcome = table.locator("tr.opskit-done", has_text=PETER)
+    outcome = table.locator("tr.opskit-done", has_text=LEO)
     outcome.wait_for()
     assert "deactivated" in outcome.inner_text()
-    assert "2 sessions revoked" in outcome.inner_text()
-    greyed = table.locator(".opskit-row.opskit-inactive:visible", has_text=PETER)
+    assert "1 session revoked" in outcome.inner_text()
+    greyed = table.locator(".opskit-row.opskit-inactive:visible", has_text=LEO)
     greyed.wait_for()
     assert is_greyed(greyed)
     shots("deactivated", outcome)
-    assert member_state(demo_engine, "g-harbour", "u-peter") == ("inactive", 0)
+    assert member_state(demo_engine, "g-summit", "u-leo") == ("inactive", 0)
 
 
 def test_deactivating_a_full_access_member_is_refused_inline(page, table, shots, demo_engine):
