@@ -50,6 +50,7 @@ def _missing() -> str | None:
     return None
 
 
+@pytest.hookimpl(trylast=True)  # after -m has deselected: judge only what will run
 def pytest_collection_modifyitems(config, items):
     browser_items = [item for item in items if item.get_closest_marker("browser")]
     if not browser_items:
@@ -139,8 +140,8 @@ def shots(request, page, lab):
     shutil.rmtree(folder, ignore_errors=True)  # a previous run's pictures would mislead
     folder.mkdir(parents=True)
     yield Shots(page=page, folder=folder)
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
+    reports = (getattr(request.node, f"report_{when}", None) for when in ("setup", "call"))
+    if any(report is not None and report.failed for report in reports):
         # the report of a failure must not raise a second one
         with contextlib.suppress(Exception):
             page.screenshot(path=str(folder / "failure.png"))

@@ -159,7 +159,7 @@ def member_state(engine, group_id, user_id) -> tuple[str, int]:
     return status, sessions
 
 
-def test_the_user_table_shows_rows_pages_and_greys_inactive_members(page, table, shots):
+def test_the_user_table_shows_rows_pages_and_greys_inactive_members(page, shots, table):
     shots("table-rendered", table)
     first_page = members_on_page(table)
     assert first_page, "the table shows rows"
@@ -195,7 +195,7 @@ def dropdown_texts(table) -> list[str]:
     " owner and level under some PYTHONHASHSEEDs, and after Clear filters). Fix: a"
     " sentinel value for 'any'; then drop this marker",
 )
-def test_the_filter_dropdowns_always_show_their_choice(page, table, shots):
+def test_the_filter_dropdowns_always_show_their_choice(page, shots, table):
     shown = {"on show": dropdown_texts(table)}
     role = table.locator(".widget-dropdown select", has=page.locator("option", has_text="Any role"))
     after_change(page, table, lambda: choose_options(role, "Practitioner"))
@@ -207,7 +207,7 @@ def test_the_filter_dropdowns_always_show_their_choice(page, table, shots):
     assert not blank, f"blank dropdowns: {blank}"
 
 
-def test_a_practitioner_is_deactivated_from_the_table(page, table, shots, demo_engine):
+def test_a_practitioner_is_deactivated_from_the_table(page, shots, table, demo_engine):
     assert member_state(demo_engine, "g-summit", "u-leo") == ("active", 1)
     search(page, table, "leo.marsh")
     assert not is_greyed(row_of(table, LEO))
@@ -230,7 +230,7 @@ def test_a_practitioner_is_deactivated_from_the_table(page, table, shots, demo_e
     assert member_state(demo_engine, "g-summit", "u-leo") == ("inactive", 0)
 
 
-def test_deactivating_a_full_access_member_is_refused_inline(page, table, shots, demo_engine):
+def test_deactivating_a_full_access_member_is_refused_inline(page, shots, table, demo_engine):
     search(page, table, "fiona")
     select(page, table, FIONA)
     table.get_by_role("button", name="Deactivate…").click()
