@@ -317,6 +317,19 @@ def test_a_file_with_bom_crlf_quotes_and_blank_lines_loads(db, tmp_path):
     ]
 
 
+def test_text_with_commas_quotes_and_line_breaks_round_trips(db, tmp_path):
+    folder = copy_demo(tmp_path)
+    path = folder / "locations.csv"
+    odd = 'Quay "Old" Street,\r\nLevel 2\rRear'
+    quoted = '"' + odd.replace('"', '""') + '"'
+    path.write_bytes(path.read_bytes().replace(b"Quay Street Clinic", quoted.encode()))
+    load_dataset(db, folder)
+    assert rows(db, "SELECT name FROM locations WHERE location_id = 'l-harbour-quay'") == [(odd,)]
+    export_dataset(db, tmp_path / "out")
+    load_dataset(db, tmp_path / "out", replace=True)
+    assert rows(db, "SELECT name FROM locations WHERE location_id = 'l-harbour-quay'") == [(odd,)]
+
+
 def test_missing_optional_files_load_as_empty_tables(db, tmp_path):
     folder = copy_demo(tmp_path)
     for spec in SPECS:
