@@ -22,6 +22,7 @@ import ipywidgets as w
 
 from .. import schema as s
 from ..audit import audit_events
+from ..checklist import checklist
 from ..db import Database, connect
 from ..errors import BadInput, NotAuthorized, OpskitError, UnknownGroup
 from ..lifecycle import ActionResult, change_access, deactivate, reactivate
@@ -36,6 +37,8 @@ from ..members import (
     members_by_keys,
     viewer,
 )
+from .checklist import LABELS as ITEM_LABELS
+from .checklist import checklist_html
 
 Key = tuple[str, str]  # (group_id, user_id)
 
@@ -50,14 +53,6 @@ LEVEL_LABELS = {
     "front_desk": "Front desk",
     "billing": "Billing",
     "full": "Full Access",
-}
-ITEM_LABELS = {
-    "online_booking": "Online booking",
-    "integrations": "Integrations",
-    "credits_auto_top_up": "Auto top-up",
-    "appointment_reminders": "Reminders",
-    "data_export": "Data export",
-    "future_appointments": "Future appts",
 }
 COLUMNS = (
     ("Name", "minmax(110px, 1.2fr)"),
@@ -536,9 +531,6 @@ class UserTable:
         members = self._selection_or_say("show the checklist of")
         if members is None:
             return
-        from ..checklist import checklist
-        from .checklist import checklist_html
-
         shown = members[:SHOWN_IN_CONFIRMATION]
         rows = checklist(self.db, members=[(m["group_id"], m["email"]) for m in shown])
         more = len(members) - len(shown)
@@ -566,7 +558,13 @@ class UserTable:
 
     def _build(self) -> None:
         self._pool: list[_Row] = []
-        self._title = w.HTML()
+        self._build_filters()
+        self._build_actions()
+        self._build_pager()
+        self._build_panels()
+        self.widget = self._assemble()
+
+    def _build_filters(self) -> None:
         self._group = self._group_control()
         self._status = w.Dropdown(
             options=[
@@ -631,6 +629,7 @@ class UserTable:
         )
         self._page_size.observe(lambda c: self._if_user(self.set_page_size, c["new"]), "value")
 
+    def _build_actions(self) -> None:
         self._select_page = self._button("Select page", self.select_page, icon="check-square-o")
         self._select_all = self._button(
             "Select all matching", self.select_all_matching, icon="check-square"
@@ -658,6 +657,7 @@ class UserTable:
         self._set_level = self._button("Set level", self.set_access_level_selected)
         self._checklist = self._button("Checklist", self.show_checklist, icon="list")
 
+    def _build_pager(self) -> None:
         self._first = self._pager_button("First page", self.first_page, "step-backward")
         self._prev = self._pager_button("Previous page", self.prev_page, "chevron-left")
         self._next = self._pager_button("Next page", self.next_page, "chevron-right")
@@ -670,6 +670,7 @@ class UserTable:
         self._status_line = w.HTML()
         self._message = w.HTML()
 
+    def _build_panels(self) -> None:
         self._confirm_text = w.HTML()
         self._reason = w.Text(
             placeholder="Reason (kept in the audit trail)", layout=w.Layout(width="360px")
@@ -696,6 +697,12 @@ class UserTable:
         )
         self._detail_panel.add_class("opskit-panel")
 
+    def _assemble(self) -> w.VBox:
+        """The parts in reading order: filters, actions, confirmation, rows, pager."""
+        title = w.HTML(
+            f"<b>Members</b> · acting as <code>{_e(self.actor)}</code> · "
+            f"{len(self.viewer.groups):,} group{'s' if len(self.viewer.groups) != 1 else ''}"
+        )
         self._rows_box = w.VBox(layout=w.Layout(width="100%"))
         self._grow_pool(self.page_size)
         self._header = w.HTML(header_html(), layout=w.Layout(flex="1 1 auto"))
@@ -707,10 +714,10 @@ class UserTable:
             ],
             layout=w.Layout(width="100%"),
         )
-        self.widget = w.VBox(
+        widget = w.VBox(
             [
                 w.HTML(STYLE),
-                self._title,
+                title,
                 w.HBox(
                     [self._group, self._status, self._role, self._access, self._read_only],
                     layout=w.Layout(flex_flow="row wrap"),
@@ -764,11 +771,8 @@ class UserTable:
             ],
             layout=w.Layout(width="100%"),
         )
-        self.widget.add_class("opskit-user-table")
-        self._title.value = (
-            f"<b>Members</b> · acting as <code>{_e(self.actor)}</code> · "
-            f"{len(self.viewer.groups):,} group{'s' if len(self.viewer.groups) != 1 else ''}"
-        )
+        widget.add_class("opskit-user-table")
+        return widget
 
     def _group_control(self):
         names = [name for _, name in self.viewer.groups]
@@ -1019,9 +1023,6 @@ class UserTable:
         self._detail_panel.layout.display = "none"
 
     def _detail_html(self, member: dict[str, Any], memberships: list[dict[str, Any]]) -> str:
-        from ..checklist import checklist
-        from .checklist import checklist_html
-
         group_id, email = member["group_id"], member["email"]
         groups = "".join(
             f'<tr style="{"color:" + GREY if r["status"] != "active" else ""}">'
