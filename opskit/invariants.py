@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select
+from sqlalchemy import Connection, and_, case, except_, func, literal, or_, select
 
 from . import schema as s
 from .db import Database
@@ -183,113 +183,127 @@ def _sets_read_only():
     return _e.after.like('%"read_only": true%')
 
 
-def _ledger_against_audit(conn: Connection) -> Iterable[dict]:
-    run_events = {
-        "deactivated": _e.action == Action.DEACTIVATED.value,
-        "read_only": and_(_e.action == Action.ACCESS_CHANGED.value, _sets_read_only()),
-    }
-    for result, is_event in run_events.items():
-        events = (
-            select(func.count())
-            .where(
-                _e.run_id == _r.run_id,
-                _e.group_id == _r.group_id,
-                _e.user_id == _r.user_id,
-                is_event,
-            )
-            .scalar_subquery()
+def _run_events():
+    """Per (run, group, member): how many events of the run deactivated the member or made
+    them read-only, and the last of each. One pass over the events; the checks below join
+    it (a correlated subquery per ledger row would be quadratic in a run's size)."""
+    deactivated = _e.action == Action.DEACTIVATED.value
+    read_only = and_(_e.action == Action.ACCESS_CHANGED.value, _sets_read_only())
+    return (
+        select(
+            _e.run_id,
+            _e.group_id,
+            _e.user_id,
+            func.count(_e.event_id).filter(deactivated).label("deactivated"),
+            func.count(_e.event_id).filter(read_only).label("read_only"),
+            func.max(_e.event_id).filter(deactivated).label("deactivated_at"),
+            func.max(_e.event_id).filter(read_only).label("read_only_at"),
         )
-        query = select(_r.run_id, _r.group_id, _r.email, events.label("n")).where(
-            _r.result == result, events != 1
-        )
-        for row in conn.execute(query):
-            yield _violation(
-                "run_row_unaudited",
-                f"run {row.run_id} says {row.email} was made {result} in {row.group_id}, "
-                f"but it has {row.n} event(s) of that run doing so (expected 1)",
-                group_id=row.group_id,
-                email=row.email,
-                run=row.run_id,
-            )
-    # an event carrying a run id belongs to a ledger row the run (or its undo) changed
-    ledger_results = case(
-        (_e.action.in_(_STATUS_ACTIONS), literal("deactivated")),
-        (_e.action == Action.ACCESS_CHANGED.value, literal("read_only")),
-        else_=literal("either"),  # checklist_resolved, settings_restored, ...
+        .where(_e.run_id.is_not(None))
+        .group_by(_e.run_id, _e.group_id, _e.user_id)
+        .subquery("run_events")
     )
-    ledgered = exists().where(
-        _r.run_id == _e.run_id,
-        _r.group_id == _e.group_id,
-        _r.user_id == _e.user_id,
-        or_(
-            _r.result == ledger_results,
-            and_(ledger_results == "either", _r.result.in_(_CHANGED_RESULTS)),
-        ),
+
+
+def _same_member(a, b):
+    return and_(a.run_id == b.run_id, a.group_id == b.group_id, a.user_id == b.user_id)
+
+
+def _ledger_against_audit(conn: Connection) -> Iterable[dict]:
+    ev = _run_events()
+    found = case(
+        (_r.result == "deactivated", func.coalesce(ev.c.deactivated, 0)),
+        else_=func.coalesce(ev.c.read_only, 0),
     )
     query = (
-        select(_e.run_id, _e.group_id, _u.email, _e.action)
-        .select_from(s.audit_events)
-        .join(s.users, _u.user_id == _e.user_id, isouter=True)
-        .where(_e.run_id.is_not(None), ~ledgered)
+        select(_r.run_id, _r.group_id, _r.email, _r.result, found.label("n"))
+        .select_from(s.offboard_run_rows)
+        .outerjoin(ev, _same_member(ev.c, _r))
+        .where(_r.result.in_(_CHANGED_RESULTS), found != 1)
     )
     for row in conn.execute(query):
         yield _violation(
-            "run_event_unledgered",
-            f"a {row.action} event of run {row.run_id} for {row.email} in {row.group_id} "
-            "has no matching row in the run's ledger",
+            "run_row_unaudited",
+            f"run {row.run_id} says {row.email} was made {row.result} in {row.group_id}, "
+            f"but it has {row.n} event(s) of that run doing so (expected 1)",
             group_id=row.group_id,
             email=row.email,
             run=row.run_id,
         )
+    # an event carrying a run id belongs to a ledger row the run (or its undo) changed:
+    # the events' (run, member, result needed) less the ledger's, as set difference
+    needed = case(
+        (_e.action.in_(_STATUS_ACTIONS), literal("deactivated")),
+        (_e.action == Action.ACCESS_CHANGED.value, literal("read_only")),
+        else_=literal("either"),  # checklist_resolved, settings_restored, ...
+    )
+    wanted = select(_e.run_id, _e.group_id, _e.user_id, needed).where(_e.run_id.is_not(None))
+    changed = _r.result.in_(_CHANGED_RESULTS)
+    missing = except_(
+        wanted,
+        select(_r.run_id, _r.group_id, _r.user_id, _r.result).where(changed),
+        select(_r.run_id, _r.group_id, _r.user_id, literal("either")).where(changed),
+    ).subquery("missing")
+    query = select(*missing.c, _u.email).outerjoin(s.users, _u.user_id == missing.c.user_id)
+    for row in conn.execute(query):
+        run_id, group_id, _user_id, kind, email = row
+        yield _violation(
+            "run_event_unledgered",
+            f"an event of run {run_id} for {email} in {group_id} has no matching row "
+            f"({kind if kind != 'either' else 'deactivated or read_only'}) in the run's ledger",
+            group_id=group_id,
+            email=email,
+            run=run_id,
+        )
 
 
 def _ledger_against_members(conn: Connection) -> Iterable[dict]:
-    later = s.audit_events.alias("later")
-    run_event = s.audit_events.alias("run_event")
-
-    def explained(action: str, later_actions: tuple[str, ...]):
-        """A later event for the member (after the run's own) that explains a change since."""
-        return exists().where(
-            run_event.c.run_id == _r.run_id,
-            run_event.c.group_id == _r.group_id,
-            run_event.c.user_id == _r.user_id,
-            run_event.c.action == action,
-            later.c.group_id == _r.group_id,
-            later.c.user_id == _r.user_id,
-            later.c.action.in_(later_actions),
-            later.c.event_id > run_event.c.event_id,
+    """A ledger result the member's row no longer shows must be explained by a later
+    event of the member (a reactivation, another access change)."""
+    ev = _run_events()
+    last = (
+        select(
+            _e.group_id,
+            _e.user_id,
+            func.max(_e.event_id).filter(_e.action.in_(_STATUS_ACTIONS)).label("status_at"),
+            func.max(_e.event_id)
+            .filter(_e.action.in_((*_STATUS_ACTIONS, Action.ACCESS_CHANGED.value)))
+            .label("access_at"),
         )
-
-    checks = {
-        "deactivated": (
-            _m.status != "inactive",
-            explained(Action.DEACTIVATED.value, (Action.REACTIVATED.value,)),
-        ),
-        "read_only": (
-            or_(_m.read_only.is_(False), _m.status != "active"),
-            explained(Action.ACCESS_CHANGED.value, (Action.ACCESS_CHANGED.value, *_STATUS_ACTIONS)),
-        ),
-    }
-    for result, (differs, explanation) in checks.items():
-        query = (
-            select(_r.run_id, _r.group_id, _r.email, _m.status, _m.read_only)
-            .join(s.memberships, and_(_m.group_id == _r.group_id, _m.user_id == _r.user_id))
-            .where(_r.result == result, differs, ~explanation)
+        .group_by(_e.group_id, _e.user_id)
+        .subquery("last")
+    )
+    deactivated_since = and_(
+        _r.result == "deactivated",
+        _m.status != "inactive",
+        func.coalesce(last.c.status_at, 0) <= func.coalesce(ev.c.deactivated_at, 0),
+    )
+    read_only_since = and_(
+        _r.result == "read_only",
+        or_(_m.read_only.is_(False), _m.status != "active"),
+        func.coalesce(last.c.access_at, 0) <= func.coalesce(ev.c.read_only_at, 0),
+    )
+    query = (
+        select(_r.run_id, _r.group_id, _r.email, _r.result, _m.status, _m.read_only)
+        .select_from(s.offboard_run_rows)
+        .join(s.memberships, and_(_m.group_id == _r.group_id, _m.user_id == _r.user_id))
+        .outerjoin(ev, _same_member(ev.c, _r))
+        .outerjoin(last, and_(last.c.group_id == _r.group_id, last.c.user_id == _r.user_id))
+        .where(or_(deactivated_since, read_only_since))
+    )
+    for row in conn.execute(query):
+        if row.result == "deactivated":
+            now_is = row.status
+        else:
+            now_is = f"{row.status}, " + ("read-only" if row.read_only else "not read-only")
+        yield _violation(
+            "run_row_disagrees_with_member",
+            f"run {row.run_id} says {row.email} was made {row.result} in {row.group_id}, "
+            f"but they are {now_is} and no later event explains it",
+            group_id=row.group_id,
+            email=row.email,
+            run=row.run_id,
         )
-        for row in conn.execute(query):
-            now_is = (
-                row.status
-                if result == "deactivated"
-                else f"{row.status}, " + ("read-only" if row.read_only else "not read-only")
-            )
-            yield _violation(
-                "run_row_disagrees_with_member",
-                f"run {row.run_id} says {row.email} was made {result} in {row.group_id}, "
-                f"but they are {now_is} and no later event explains it",
-                group_id=row.group_id,
-                email=row.email,
-                run=row.run_id,
-            )
 
 
 def _finished_runs_with_pending_rows(conn: Connection) -> Iterable[dict]:
