@@ -2,6 +2,10 @@
 text that looks like SQL, quotes, control characters, unicode and very long text is
 stored verbatim and never executed (R11, R12).
 
+Covered: the offboarding CSV reader (any bytes; spreadsheet cells), the dataset loader
+(a small valid folder with one thing damaged), every command's arguments, database
+URLs, and reasons, emails, names and group names round-tripped through the database.
+
 Property-based with hypothesis. The suite runs a modest number of examples; ``make
 stress`` sets ``OPSKIT_HYPOTHESIS_PROFILE=stress`` for many more.
 """
@@ -433,3 +437,157 @@ def test_a_nul_character_in_text_is_bad_input_and_changes_nothing(db, clinic):
 def test_the_suite_profile_keeps_examples_modest():
     assert settings.get_profile("opskit-suite").max_examples <= 50
     assert Path(__file__).name == "test_hostile_input.py"
+
+
+# -------------------------------------------------------------------------- dataset loader
+
+DATASET_FILES = {
+    "groups": """group_id,name
+g1,Harbour Clinic
+g2,Summit Physio
+""",
+    "users": """user_id,email,name
+u1,olivia@example.test,Olivia
+u2,peter@example.test,Peter
+""",
+    "memberships": "group_id,user_id,role,access_level,read_only,account_owner,status,"
+    """joined_at,last_sign_in_at
+g1,u1,administrator,full,false,true,active,2025-01-15T08:00:00Z,
+g1,u2,practitioner,clinical,false,false,active,,
+g2,u1,administrator,full,false,true,active,,
+""",
+    "sessions": """session_id,group_id,user_id,device,started_at,revoked_at
+s1,g1,u2,laptop,2026-06-28T08:00:00Z,
+""",
+}
+DATASET = {table: list(csv.reader(io.StringIO(text))) for table, text in DATASET_FILES.items()}
+
+
+def write_dataset(folder: Path, tables: dict[str, list[list[str]]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for table, rows in tables.items():
+        with open(folder / f"{table}.csv", "w", newline="", encoding="utf-8") as out:
+            csv.writer(out, lineterminator="\n").writerows(rows)
+
+
+@st.composite
+def damaged_datasets(draw):
+    """The small valid dataset with one thing changed: a cell, a file's bytes, a row."""
+    tables = {table: [list(row) for row in rows] for table, rows in DATASET.items()}
+    table = draw(st.sampled_from(sorted(tables)))
+    rows = tables[table]
+    how = draw(st.sampled_from(["cell", "cell", "cell", "bytes", "ragged", "duplicate"]))
+    if how == "cell":
+        line = draw(st.integers(0, len(rows) - 1))
+        column = draw(st.integers(0, len(rows[0]) - 1))
+        rows[line][column] = draw(
+            CELL
+            | st.sampled_from(
+                ["", " ", "true ", "TRUE", "2026-13-40", "-1", "full", "inactive", "g2"]
+            )
+        )
+        return tables, None, (table, line, column)
+    if how == "ragged":
+        line = draw(st.integers(1, len(rows) - 1))
+        rows[line] = rows[line][: draw(st.integers(0, len(rows[line]) - 1))]
+    elif how == "duplicate":
+        rows.append(list(rows[-1]))
+    else:
+        return tables, (table, draw(st.binary(max_size=300))), None
+    return tables, None, None
+
+
+@fuzz
+@given(damage=damaged_datasets())
+def test_a_damaged_dataset_loads_verbatim_or_is_bad_input_naming_the_file_and_changes_nothing(
+    clinic_template, tmp_path_factory, damage
+):
+    from opskit.dataset import load_dataset
+
+    tables, raw, cell = damage
+    folder = tmp_path_factory.mktemp("dataset")
+    write_dataset(folder, tables)
+    if raw is not None:
+        (folder / f"{raw[0]}.csv").write_bytes(raw[1])
+    path = folder / "clinic.db"
+    shutil.copy(clinic_template, path)
+    clinic_db = connect(f"sqlite:///{path}")
+    before = fingerprint(clinic_db)
+    try:
+        load_dataset(clinic_db, folder, replace=True)
+    except BadInput as error:
+        assert error.file is not None and error.file.endswith(".csv"), str(error)
+        assert fingerprint(clinic_db) == before  # all or nothing
+        return
+    finally:
+        clinic_db.dispose()
+    # loaded: the clinic is replaced, and a changed name is stored as written (stripped)
+    if (
+        cell is not None
+        and cell[0] in ("groups", "users")
+        and tables[cell[0]][0][cell[2]] == "name"
+    ):
+        table, line, column = cell
+        written = tables[table][line][column]
+        loaded = connect(f"sqlite:///{path}")
+        with loaded.read() as conn:
+            names = set(conn.execute(sa.text(f"SELECT name FROM {table}")).scalars())
+        loaded.dispose()
+        assert written.strip() in names
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_names_in_a_dataset_are_stored_verbatim(db, tmp_path, value):
+    from opskit.dataset import export_dataset, load_dataset
+
+    tables = {table: [list(row) for row in rows] for table, rows in DATASET.items()}
+    tables["groups"][1][1] = value[:200]
+    tables["users"][2][2] = value[:200]
+    write_dataset(tmp_path / "in", tables)
+    load_dataset(db, tmp_path / "in")
+    with db.read() as conn:
+        assert value[:200].strip() in set(
+            conn.execute(sa.text("SELECT name FROM groups")).scalars()
+        )
+        assert value[:200].strip() in set(conn.execute(sa.text("SELECT name FROM users")).scalars())
+    export_dataset(db, tmp_path / "out")
+    with open(tmp_path / "out" / "users.csv", newline="", encoding="utf-8") as back:
+        assert value[:200].strip() in {row["name"] for row in csv.DictReader(back)}
+
+
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        (lambda d: d["memberships"][2].__setitem__(4, "maybe"), "memberships.csv:3"),
+        (lambda d: d["memberships"][2].__setitem__(0, "g-nowhere"), "memberships.csv:3"),
+        (lambda d: d["users"][2].__setitem__(1, "'; DROP TABLE users; --"), "users.csv:3"),
+        (lambda d: d["sessions"][1].pop(), "sessions.csv:2"),
+        (lambda d: d.pop("groups"), "groups.csv"),
+    ],
+)
+def test_opskit_load_of_a_damaged_folder_is_one_line_exit_2_and_changes_nothing(
+    clinic_url, clinic_db, tmp_path, damage, named
+):
+    tables = {table: [list(row) for row in rows] for table, rows in DATASET.items()}
+    damage(tables)
+    write_dataset(tmp_path / "in", tables)
+    before = fingerprint(clinic_db)
+    result = invoke("load", str(tmp_path / "in"), "--replace", "--db", clinic_url)
+    assert_clean_exit(result, allowed=(2,))
+    assert named in result.stderr
+    assert fingerprint(clinic_db) == before
+
+
+@pytest.mark.parametrize("make", ["missing", "a file", "binary"])
+def test_opskit_load_of_something_that_is_not_a_dataset_folder_is_exit_2(
+    clinic_url, clinic_db, tmp_path, make
+):
+    folder = tmp_path / "in"
+    if make == "a file":
+        folder.write_text("email\n")
+    elif make == "binary":
+        write_dataset(folder, DATASET)
+        (folder / "users.csv").write_bytes(bytes(range(256)))
+    before = fingerprint(clinic_db)
+    assert_clean_exit(invoke("load", str(folder), "--replace", "--db", clinic_url), allowed=(2,))
+    assert fingerprint(clinic_db) == before

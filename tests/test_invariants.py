@@ -305,3 +305,15 @@ def test_postgresql_refuses_to_delete_an_audit_event(db, healthy):
         sql(db, "DELETE FROM audit_events WHERE event_id < 0")  # even when nothing matches
     with db.read() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM audit_events")).scalar_one() == 1
+
+
+def test_load_replace_still_replaces_a_database_with_an_audit_trail(db, healthy, tmp_path):
+    # the triggers refuse UPDATE (and DELETE on PostgreSQL) of single events, but a
+    # whole-database replacement (TRUNCATE on PostgreSQL, DELETE on SQLite) goes through
+    from opskit.dataset import export_dataset, load_dataset
+
+    deactivate(db, healthy.peter, healthy.harbour, actor=healthy.ops)
+    export_dataset(db, tmp_path / "clinic")
+    load_dataset(db, tmp_path / "clinic", replace=True)
+    with db.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM audit_events")).scalar_one() == 0
