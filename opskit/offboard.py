@@ -1220,13 +1220,16 @@ def _apply_batch(
     one transaction, so the order matters only for what each statement reads.
     """
     at = now()
-    group_ids = {
-        n
-        for n in conn.execute(
-            select(_rr.group_id).where(_rr.run_id == ctx.run_id, _rr.row_no.in_(numbers))
-        ).scalars()
-        if n
-    }
+    # the ledger's groups are the plan's (it was written from it): no query needed
+    planned = [ctx.planned.get(number) for number in numbers]
+    if all(row is not None for row in planned):
+        group_ids = {row.group_id for row in planned if row.group_id}
+    else:
+        group_ids = set(
+            conn.execute(
+                select(_rr.group_id).where(_rr.run_id == ctx.run_id, _rr.row_no.in_(numbers))
+            ).scalars()
+        ) - {None}
     lock_groups(conn, group_ids)
     rows = _batch_rows(conn, ctx.run_id, numbers, at)
     ok, lacks = _manageable(conn, ctx.actor_id, group_ids)
