@@ -162,10 +162,15 @@ def test_a_database_from_a_newer_opskit_is_refused_clearly(db_url, clinic):
 
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:
+        current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
-    engine.dispose()
-    proc = run("users", "--db", db_url)
-    assert "newer opskit" in assert_one_line_error(proc, 2)
+    try:
+        proc = run("users", "--db", db_url)
+        assert "newer opskit" in assert_one_line_error(proc, 2)
+    finally:  # the PostgreSQL database is shared by the tests of this worker
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": current})
+        engine.dispose()
 
 
 def _commands(group: click.Group, prefix=()):
