@@ -115,7 +115,9 @@ def run_backend(url: str, backend: str, args, folder: Path, figures: Counter) ->
     for kill in range(args.kills):
         report = kill_apply_and_resume(url, db, scenario, folder, rng, rows=args.rows)
         figures[f"{backend} kills"] += 1
-        figures[f"{backend} kills mid-run"] += int(report.killed and report.run is not None)
+        mid_run = report.killed and report.run is not None and report.progress_at_kill < report.rows
+        figures[f"{backend} kills mid-run (rows pending)"] += int(mid_run)
+        figures[f"{backend} kills before the run was written"] += int(report.run is None)
         figures[f"{backend} resumes"] += report.resumes
         problems += [f"kill {kill}: {p}" for p in report.problems]
         _say(

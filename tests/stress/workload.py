@@ -645,7 +645,7 @@ def kill_apply_and_resume(
     rng: random.Random,
     *,
     rows: int = 120,
-    batch_size: int = 10,
+    batch_size: int | None = None,
     undo: bool = True,
 ) -> CrashReport:
     """Plan ``rows`` active members, start ``opskit offboard apply`` and SIGKILL it at a
@@ -661,7 +661,7 @@ def kill_apply_and_resume(
     plan.save(plan_file)
     before = run_ids(db)
     resolve = rng.random() < 0.5
-    batch_size = batch_size or rng.randint(1, 4)
+    batch_size = batch_size or rng.randint(1, 10)
     command = [
         OPSKIT,
         "offboard",
