@@ -319,7 +319,8 @@ def change_access(
             allowed = s.LEVELS[member.role]
             if wanted not in allowed:
                 raise BadInput(
-                    f"{level!r} is not an access level for an {member.role} ({', '.join(allowed)})",
+                    f"{level!r} is not an access level for {_article(member.role)} "
+                    f"{member.role} ({', '.join(allowed)})",
                     column="--level",
                 )
             after["access_level"] = wanted
