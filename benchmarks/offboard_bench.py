@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.offboard_bench --large             # and 1,000,000
     .venv/bin/python -m benchmarks.offboard_bench --pg postgresql://postgres@127.0.0.1/postgres
 
-For each size it builds a synthetic database (``opskit.synthetic.load_synthetic``, cached
+For each size it builds a synthetic database (``opskit.load_synthetic``, cached
 per size and seed), picks half of the memberships (active, below Full Access) and
 measures, in the same run and on copies of the same database:
 
@@ -222,7 +222,7 @@ def _child_main(kind: str, args: list[str]) -> None:
         naive(url, rows)
         detail = {"members": len(rows)}
     elif kind == "build":
-        from opskit.synthetic import load_synthetic
+        from opskit import load_synthetic
 
         db = connect(url, create=True)
         detail = load_synthetic(db, members=int(args[1]), seed=int(args[2]))

@@ -20,12 +20,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from opskit import load_synthetic
 from opskit.offboard import plan_offboarding
-
-try:
-    from opskit.dataset import load_synthetic
-except ImportError:  # the generator lives in its own module
-    from opskit.synthetic import load_synthetic
 
 OPSKIT = str(Path(sys.executable).with_name("opskit"))
 ENV = {**os.environ, "OPSKIT_NOW": "2026-07-01T09:00:00Z"}
