@@ -1573,7 +1573,7 @@ def undo_run(db: Database, run_id: str, *, actor: str, progress: bool | None = T
         while True:
             with db.begin() as conn:
                 conn.execute(select(_runs.run_id).where(_runs.run_id == run_id).with_for_update())
-                done, last = _undo_batch(
+                done, reached = _undo_batch(
                     conn,
                     run_id,
                     after=last,
@@ -1581,8 +1581,9 @@ def undo_run(db: Database, run_id: str, *, actor: str, progress: bool | None = T
                     actor_id=who.user_id,
                     restore=bool(options.get("resolve_checklist")),
                 )
-            if not done:
+            if reached == last:
                 break
+            last = reached
             rows.extend(done)
             bar.update(len(done))
     finally:
@@ -1612,6 +1613,18 @@ def _undo_batch(
     conn: Connection, run_id: str, *, after: int, limit: int, actor_id: str, restore: bool
 ) -> tuple[list[dict[str, Any]], int]:
     m = s.memberships
+    changed = (_rr.run_id == run_id, _rr.result.in_(("deactivated", "read_only")))
+    batch = conn.execute(
+        select(_rr.row_no, _rr.group_id)
+        .where(*changed, _rr.row_no > after)
+        .order_by(_rr.row_no)
+        .limit(limit)
+    ).all()
+    if not batch:
+        return [], after
+    # lock first, then read who is still as the run left them (PostgreSQL; SQLite
+    # already holds the write lock)
+    lock_groups(conn, {r.group_id for r in batch})
     status_events = (Action.DEACTIVATED.value, Action.REACTIVATED.value)
     rows = conn.execute(
         select(
@@ -1633,17 +1646,9 @@ def _undo_batch(
         .select_from(s.offboard_run_rows)
         .join(m, and_(_m.group_id == _rr.group_id, _m.user_id == _rr.user_id))
         .join(s.groups, s.groups.c.group_id == _rr.group_id)
-        .where(
-            _rr.run_id == run_id,
-            _rr.row_no > after,
-            _rr.result.in_(("deactivated", "read_only")),
-        )
+        .where(*changed, _rr.row_no.in_([r.row_no for r in batch]))
         .order_by(_rr.row_no)
-        .limit(limit)
     ).all()
-    if not rows:
-        return [], after
-    lock_groups(conn, {r.group_id for r in rows})
     at = now()
     reactivate = [
         r.membership_id
@@ -1739,7 +1744,7 @@ def _undo_batch(
             }
         )
     record_many(conn, events)
-    return results, rows[-1].row_no
+    return results, batch[-1].row_no
 
 
 __all__ = [
