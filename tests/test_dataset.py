@@ -674,6 +674,19 @@ def test_a_failure_while_writing_leaves_the_old_content(db, loaded, tmp_path, mo
     assert snapshot(db, tmp_path) == loaded
 
 
+def test_the_database_still_refuses_a_broken_reference_that_skipped_validation(
+    db, loaded, tmp_path
+):
+    frames = read_dataset(DEMO_DIR)
+    frames["sessions"].loc[0, "user_id"] = "u-ghost"  # as if validation had missed it
+    with pytest.raises(BadInput, match="sessions.*nothing was loaded"):
+        dataset.write_frames(db, frames, replace=True)
+    assert snapshot(db, tmp_path) == loaded
+    if db.dialect == "sqlite":  # enforcement is back on for everything else
+        with db.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
 # ------------------------------------------------------------------- synthetic
 
 
