@@ -9,9 +9,9 @@ Validation works column-wise (pandas) so that a million rows take seconds, yet t
 error still names the first bad value: of everything wrong in a file, the problem
 on the smallest (line, column) is reported, with the physical CSV line.
 
-Validated data is held as one DataFrame per table ("frames"): text as Python
-``str`` (``None`` for NULL), booleans as ``bool``, times as naive UTC
-``datetime64[us]``, amounts as ``float``. The synthetic generator produces the same
+Validated data is held as one DataFrame per table ("frames"): text as strings
+(missing for NULL), booleans as ``bool``, times as naive UTC ``datetime64[us]``
+(NaT for NULL), amounts as ``float``. The synthetic generator produces the same
 frames, and ``write_frames`` is the one writer for both.
 """
 
@@ -457,9 +457,7 @@ def _convert(frame: pd.DataFrame, spec: FileSpec, problems: _Problems):
 
 
 def _check_unique(
-    frame: pd.DataFrame,
     raw: pd.DataFrame,
-    spec: FileSpec,
     problems: _Problems,
     columns: tuple[str, ...],
     describe: Callable[[int, int], str],
@@ -554,14 +552,9 @@ def _check_member_ref(
 
 
 def _validate_groups(frame, raw, valid, problems, ctx, lines):
-    spec = SPEC["groups"]
+    _check_unique(raw, problems, ("group_id",), _duplicate_of(raw, lines, ("group_id",)))
     _check_unique(
-        frame, raw, spec, problems, ("group_id",), _duplicate_of(raw, lines, ("group_id",))
-    )
-    _check_unique(
-        frame,
         raw,
-        spec,
         problems,
         ("name",),
         lambda row, first: (
@@ -572,13 +565,10 @@ def _validate_groups(frame, raw, valid, problems, ctx, lines):
 
 
 def _validate_users(frame, raw, valid, problems, ctx, lines):
-    spec = SPEC["users"]
-    _check_unique(frame, raw, spec, problems, ("user_id",), _duplicate_of(raw, lines, ("user_id",)))
+    _check_unique(raw, problems, ("user_id",), _duplicate_of(raw, lines, ("user_id",)))
     email_key = raw["email"].str.lower()
     _check_unique(
-        frame,
         raw,
-        spec,
         problems,
         ("email",),
         lambda row, first: (
@@ -625,9 +615,7 @@ def _validate_memberships(frame, raw, valid, problems, ctx, lines):
         ),
     )
     _check_unique(
-        frame,
         raw,
-        SPEC["memberships"],
         problems,
         ("group_id", "user_id"),
         lambda row, first: (
@@ -663,9 +651,11 @@ def _check_lockout(frame: pd.DataFrame, groups: pd.DataFrame) -> None:
 def _validate_locations(frame, raw, valid, problems, ctx, lines):
     _check_group_ref(frame, raw, valid, problems, ctx)
     _check_unique(
-        frame, raw, SPEC["locations"], problems, ("location_id",),
+        raw,
+        problems,
+        ("location_id",),
         _duplicate_of(raw, lines, ("location_id",)),
-    )  # fmt: skip
+    )
 
 
 def _validate_booking_profiles(frame, raw, valid, problems, ctx, lines):
@@ -698,18 +688,14 @@ def _validate_booking_profiles(frame, raw, valid, problems, ctx, lines):
         ),
     )
     columns = ("group_id", "user_id", "location_id")
-    _check_unique(
-        frame, raw, SPEC["booking_profiles"], problems, columns, _duplicate_of(raw, lines, columns)
-    )
+    _check_unique(raw, problems, columns, _duplicate_of(raw, lines, columns))
 
 
 def _validate_integrations(frame, raw, valid, problems, ctx, lines):
     group_ok = _check_group_ref(frame, raw, valid, problems, ctx)
     _check_member_ref(frame, raw, valid, problems, ctx, group_ok=group_ok)
     columns = ("group_id", "user_id", "kind")
-    _check_unique(
-        frame, raw, SPEC["integrations"], problems, columns, _duplicate_of(raw, lines, columns)
-    )
+    _check_unique(raw, problems, columns, _duplicate_of(raw, lines, columns))
 
 
 def _validate_group_or_member_rows(table):
@@ -727,7 +713,7 @@ def _validate_group_or_member_rows(table):
                 )
             return f"a second row for {user!r} in group {group!r} (first on line {lines[first]})"
 
-        _check_unique(frame, raw, SPEC[table], problems, ("group_id", "user_id"), describe)
+        _check_unique(raw, problems, ("group_id", "user_id"), describe)
 
     return validate
 
@@ -736,9 +722,7 @@ def _validate_export_grants(frame, raw, valid, problems, ctx, lines):
     group_ok = _check_group_ref(frame, raw, valid, problems, ctx)
     _check_member_ref(frame, raw, valid, problems, ctx, group_ok=group_ok)
     columns = ("group_id", "user_id")
-    _check_unique(
-        frame, raw, SPEC["export_grants"], problems, columns, _duplicate_of(raw, lines, columns)
-    )
+    _check_unique(raw, problems, columns, _duplicate_of(raw, lines, columns))
 
 
 def _validate_sessions(frame, raw, valid, problems, ctx, lines):
@@ -763,18 +747,18 @@ def _validate_sessions(frame, raw, valid, problems, ctx, lines):
         ),
     )
     _check_unique(
-        frame, raw, SPEC["sessions"], problems, ("session_id",),
+        raw,
+        problems,
+        ("session_id",),
         _duplicate_of(raw, lines, ("session_id",)),
-    )  # fmt: skip
+    )
 
 
 def _validate_clinical(table, id_column):
     def validate(frame, raw, valid, problems, ctx, lines):
         _check_group_ref(frame, raw, valid, problems, ctx)
         _check_user_ref(frame, raw, valid, problems, ctx, column="practitioner_id")
-        _check_unique(
-            frame, raw, SPEC[table], problems, (id_column,), _duplicate_of(raw, lines, (id_column,))
-        )
+        _check_unique(raw, problems, (id_column,), _duplicate_of(raw, lines, (id_column,)))
 
     return validate
 
@@ -934,18 +918,18 @@ def _time_strings(values, *, sep: str, suffix: str, always_micro: bool) -> np.nd
     for i, char in enumerate(suffix):
         buf[:, 26 + i] = ord(char)
 
-    def text(rows: np.ndarray) -> np.ndarray:
+    def as_text(rows: np.ndarray) -> np.ndarray:
         rows = np.ascontiguousarray(rows)
         return rows.view(f"S{rows.shape[1]}").ravel().astype(f"U{rows.shape[1]}").astype(object)
 
     if always_micro:
-        out = text(buf)
+        out = as_text(buf)
     else:
         short = np.concatenate((buf[:, :19], buf[:, 26:]), axis=1)
-        out = text(short)
+        out = as_text(short)
         fraction = (micro != 0) & ~missing
         if fraction.any():
-            out[fraction] = text(buf[fraction])
+            out[fraction] = as_text(buf[fraction])
     out[missing] = None
     return out
 
