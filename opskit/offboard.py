@@ -98,6 +98,7 @@ from .schema import Action
 PLAN_FORMAT = 1
 BATCH_SIZE = 2000
 CHUNK = 5000  # ids per statement: far below SQLite's and PostgreSQL's bind limits
+PLAN_SLICE = 50_000  # targets planned together (bounds the planner's memory)
 STALE_AFTER = 600  # seconds without a heartbeat before another host's run counts as dead
 HEARTBEAT = 30  # seconds between heartbeats (each rewrites the run's row)
 
@@ -279,12 +280,11 @@ class Plan:
 
     def iter_json(self) -> Iterator[str]:
         """The plan file in pieces: the header, then one row per line."""
-        head = json.dumps(self.header(), ensure_ascii=False)
+        # ASCII (non-ASCII escaped): a large plan's text then takes one byte a character
+        head = json.dumps(self.header())
         yield head[:-1] + ',\n "rows": ['
         for index, row in enumerate(self.rows):
-            yield ("\n  " if index == 0 else ",\n  ") + json.dumps(
-                row.to_dict(), ensure_ascii=False
-            )
+            yield ("\n  " if index == 0 else ",\n  ") + json.dumps(row.to_dict())
         yield "\n ]}\n"
 
     def to_json(self) -> str:
@@ -587,12 +587,29 @@ class _Planner:
         self.at = at
 
     def plan(self, targets: list[Target], action: str, reason: str | None) -> list[PlanRow]:
+        """Plan rows for ``targets``, a slice at a time so that a million targets never
+        have their users, memberships and states in memory all at once."""
+        self.ok, self.lacks = _manageable(self.conn, self.actor.user_id)
+        self.groups: dict[str, Any] = {}  # by id and by name, as met
+        self.names: dict[str, str] = {}
+        self.lockout: dict[str, tuple[int, int]] = {}
+        self.first_row: dict[int, int] = {}  # membership id -> first plan row naming it
+        rows: list[PlanRow] = []
+        for part in _chunks(targets, PLAN_SLICE):
+            rows.extend(self._plan_slice(part, action, reason, start=len(rows) + 1))
+        return rows
+
+    def _plan_slice(
+        self, targets: Sequence[Target], action: str, reason: str | None, *, start: int
+    ) -> list[PlanRow]:
         conn = self.conn
         users = self._users({email_key(t.email) for t in targets})
-        groups = self._groups({t.group for t in targets if t.group})
+        self._groups({t.group for t in targets if t.group} - self.groups.keys())
         memberships = self._memberships({u.user_id for u in users.values()})
-        ok, lacks = _manageable(conn, self.actor.user_id)
-        names = self._group_names({m.group_id for ms in memberships.values() for m in ms})
+        self._group_names(
+            {m.group_id for ms in memberships.values() for m in ms} - self.names.keys()
+        )
+        names, ok = self.names, self.ok
 
         # 1. expand each target to (target, membership or a not-found message)
         expanded: list[tuple[Target, Any, str | None]] = []
@@ -603,7 +620,7 @@ class _Planner:
                 continue
             mine = memberships.get(user.user_id, [])
             if target.group:
-                grp = groups.get(target.group)
+                grp = self.groups.get(target.group)
                 if grp is None:
                     message = f"no group with id or name {target.group!r}"
                     expanded.append((target, None, message))
@@ -636,12 +653,12 @@ class _Planner:
 
         member_ids = [pair[1].membership_id for _, pair, _ in expanded if pair is not None]
         states = _states(conn, member_ids, self.at)
-        lockout = _lockout(conn, {pair[1].group_id for _, pair, _ in expanded if pair})
+        new_groups = {pair[1].group_id for _, pair, _ in expanded if pair} - self.lockout.keys()
+        self.lockout.update(_lockout(conn, new_groups))
 
         # 2. one plan row per expansion, with the first blocker that applies
         rows: list[PlanRow] = []
-        first_row: dict[tuple[str, str], int] = {}
-        for number, (target, pair, missing) in enumerate(expanded, start=1):
+        for number, (target, pair, missing) in enumerate(expanded, start=start):
             row_action = target.action or action
             row = PlanRow(
                 row=number,
@@ -656,9 +673,8 @@ class _Planner:
                 continue
             user, member = pair
             state = states[member.membership_id]
-            group_name = names[member.group_id]
             row.group_id = sys.intern(member.group_id)
-            row.group = group_name
+            row.group = names[member.group_id]
             row.user_id = user.user_id
             row.email = user.email
             row.name = user.name
@@ -667,11 +683,15 @@ class _Planner:
             row.sessions = state.open_sessions if row_action == "deactivate" else 0
             row.future_appointments = state.future_appointments
             row.fingerprint = state.fingerprint
-            key = (member.group_id, user.user_id)
             row.blocker, row.message = self._blocker(
-                row, state, first_row.get(key), ok, lacks, lockout[member.group_id]
+                row,
+                state,
+                self.first_row.get(member.membership_id),
+                ok,
+                self.lacks,
+                self.lockout[member.group_id],
             )
-            first_row.setdefault(key, number)
+            self.first_row.setdefault(member.membership_id, number)
         return rows
 
     def _blocker(self, row: PlanRow, state: _State, first: int | None, ok, lacks, lockout):
@@ -709,24 +729,20 @@ class _Planner:
                 found[user.email_key] = user
         return found
 
-    def _groups(self, refs: set[str]) -> dict[str, Any]:
+    def _groups(self, refs: set[str]) -> None:
         g = s.groups.c
-        found = {}
         for chunk in _chunks(sorted(refs)):
             query = select(s.groups).where(g.group_id.in_(chunk) | g.name.in_(chunk))
             for grp in self.conn.execute(query):
-                found.setdefault(grp.name, grp)
-                found[grp.group_id] = grp  # an id wins over another group's name
-        return found
+                self.groups.setdefault(grp.name, grp)
+                self.groups[grp.group_id] = grp  # an id wins over another group's name
 
-    def _group_names(self, group_ids: set[str]) -> dict[str, str]:
-        found = {}
+    def _group_names(self, group_ids: set[str]) -> None:
         for chunk in _chunks(sorted(group_ids)):
             query = select(s.groups.c.group_id, s.groups.c.name).where(
                 s.groups.c.group_id.in_(chunk)
             )
-            found.update({gid: sys.intern(name) for gid, name in self.conn.execute(query)})
-        return found
+            self.names.update({gid: sys.intern(name) for gid, name in self.conn.execute(query)})
 
     def _memberships(self, user_ids: set[str]) -> dict[str, list]:
         found: dict[str, list] = defaultdict(list)
@@ -947,6 +963,7 @@ def apply_plan(
     ``run_rows`` has the per-row results. ``progress`` shows a ``tqdm.auto`` bar
     (``None``: only on a terminal).
     """
+    owned = not isinstance(plan, Plan)
     plan = _as_plan(plan)
     if batch_size < 1:
         raise BadInput("the batch size must be at least 1", column="--batch-size")
@@ -958,6 +975,8 @@ def apply_plan(
         "process": _this_process(),
     }
     run_id = _start_run(db, plan, options)
+    if owned:
+        plan._text = None  # kept with the run now; apply needs only the rows
     _drive(db, run_id, plan, options, progress)
     return run_summary(db, run_id)
 
@@ -1486,6 +1505,7 @@ def resume_run(db: Database, run_id: str, *, progress: bool | None = True) -> Ru
             )
     if run.state != "done":
         plan = Plan.from_json(run.plan, name=f"run {run_id}")
+        plan._text = run = None  # the rows are all that is needed from here
         _drive(db, run_id, plan, options, progress)
     return run_summary(db, run_id)
 

@@ -206,6 +206,19 @@ def test_a_second_row_for_the_same_member_is_a_duplicate_of_the_first(db, clinic
     ]
 
 
+def test_a_plan_made_a_slice_at_a_time_is_the_same_plan(db, clinic, monkeypatch):
+    rows = ((clinic.peter, "g-harbour"), clinic.mia, "nobody@example.test", clinic.sole)
+    rows += ((clinic.peter, "Harbour Clinic"), (clinic.mia, "g-summit"), (clinic.fiona, None))
+    whole = plan_of(db, clinic, *rows)
+    monkeypatch.setattr(ob, "PLAN_SLICE", 2)
+    sliced = plan_of(db, clinic, *rows)
+    assert [r.to_dict() for r in sliced.rows] == [r.to_dict() for r in whole.rows]
+    assert [r.message for r in sliced.rows if r.blocker == "duplicate"] == [
+        "duplicate of row 1",
+        "duplicate of row 3",
+    ]
+
+
 def test_read_only_plans_keep_sessions_and_a_default_action_applies_to_silent_rows(db, clinic):
     row = only(plan_of(db, clinic, (clinic.peter, "g-harbour"), action="read_only"))
     assert (row.action, row.sessions, row.blocker) == ("read_only", 0, None)
