@@ -145,20 +145,8 @@ def deactivate(
             from .checklist import resolve_for_deactivation
 
             checklist_rows = resolve_for_deactivation(conn, member, actor_id=who.user_id, at=at)
-        changed = conn.execute(
-            update(s.memberships)
-            .where(
-                s.memberships.c.membership_id == member.membership_id,
-                s.memberships.c.status == "active",
-            )
-            .values(
-                status="inactive",
-                status_changed_at=at,
-                status_changed_by=who.user_id,
-                status_reason=reason,
-            )
-        ).rowcount
-        if changed == 0:  # someone else got there first: no second event (R6)
+        changed = _set_status(conn, member, "inactive", actor_id=who.user_id, at=at, reason=reason)
+        if not changed:  # someone else got there first: no second event (R6)
             return _result(grp, target, _reload(conn, member), "unchanged")
         revoked = revoke_sessions(conn, grp.group_id, target.user_id, at)
         guard_not_locked_out(conn, grp, change=f"deactivating {target.email}")
@@ -185,6 +173,28 @@ def deactivate(
         )
 
     return _run(db, dry_run, work)
+
+
+def _set_status(
+    conn: Connection, member: Row, status: str, *, actor_id: str, at, reason: str | None
+) -> bool:
+    """Flip one membership's status, only if it still has the other one; False if not.
+
+    The condition makes the change race-safe: of two analysts at once, one changes the
+    row and writes the audit event, the other sees no row changed and writes nothing.
+    """
+    other = "active" if status == "inactive" else "inactive"
+    changed = conn.execute(
+        update(s.memberships)
+        .where(
+            s.memberships.c.membership_id == member.membership_id,
+            s.memberships.c.status == other,
+        )
+        .values(
+            status=status, status_changed_at=at, status_changed_by=actor_id, status_reason=reason
+        )
+    ).rowcount
+    return changed == 1
 
 
 def _checklist_of(conn: Connection, member: Row) -> list[dict[str, Any]]:
@@ -240,19 +250,9 @@ def reactivate(
         if member.status == "active":  # R6
             outcome = "unchanged"
         else:
-            changed = conn.execute(
-                update(s.memberships)
-                .where(
-                    s.memberships.c.membership_id == member.membership_id,
-                    s.memberships.c.status == "inactive",
-                )
-                .values(
-                    status="active",
-                    status_changed_at=at,
-                    status_changed_by=who.user_id,
-                    status_reason=reason,
-                )
-            ).rowcount
+            changed = _set_status(
+                conn, member, "active", actor_id=who.user_id, at=at, reason=reason
+            )
             outcome = "reactivated" if changed else "unchanged"
             if changed:
                 record(
