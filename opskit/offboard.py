@@ -50,8 +50,9 @@ Run states and liveness
 A run is ``running`` while a process works on it, ``done`` when no row is pending,
 ``undone`` after ``undo_run``. ``interrupted`` is shown for a run stored as running whose
 process is gone: the process records its host, pid and the pid's start time (so a
-reused pid is not mistaken for it), plus a wall-clock heartbeat every ``HEARTBEAT`` seconds; on the
-same host the process table decides, from another host a heartbeat older than
+reused pid is not mistaken for it), plus, on PostgreSQL (the one database several hosts
+can share), a wall-clock heartbeat every ``HEARTBEAT`` seconds; on the same host the
+process table decides, from another host a heartbeat older than
 ``STALE_AFTER`` seconds does. (No database lock is needed, which keeps SQLite and
 PostgreSQL alike.) ``resume_run`` refuses a run whose process is still alive.
 """
@@ -60,6 +61,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 import socket
@@ -197,9 +199,6 @@ class Plan:
     source: str
     options: dict[str, Any]
     rows: list[PlanRow]
-    # the file's text when read from one, kept verbatim as "the plan as reviewed"
-    _text: str | None = field(default=None, repr=False, compare=False)
-    _text_of: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def to_apply(self) -> list[PlanRow]:
@@ -288,10 +287,47 @@ class Plan:
         yield "\n ]}\n"
 
     def to_json(self) -> str:
-        """The plan file's text: the text it was read from, if its rows are still those."""
-        if self._text is not None and self._text_of == (id(self.rows), len(self.rows)):
-            return self._text
         return "".join(self.iter_json())
+
+    def to_stored(self) -> str:
+        """The plan as a run keeps it: the same JSON document, each row an array in
+        ``columns`` order rather than an object, which halves a large plan (SQLite
+        rewrites the whole run row, plan included, whenever the run's state changes)."""
+        out = io.StringIO()
+        head = json.dumps({**self.header(), "columns": PLAN_COLUMNS})
+        out.write(head[:-1] + ', "rows": [\n')
+        last = len(self.rows) - 1
+        for index, row in enumerate(self.rows):
+            values = [getattr(row, name) for name in PLAN_COLUMNS]
+            values[PLAN_COLUMNS.index("checklist")] = list(row.checklist)
+            out.write(json.dumps(values, separators=(",", ":")))
+            out.write(",\n" if index < last else "\n")
+        out.write("]}\n")
+        return out.getvalue()
+
+    @classmethod
+    def from_stored(cls, text: str, *, name: str = "run") -> Plan:
+        """Read what ``to_stored`` wrote, a line at a time (a million rows never exist as
+        a million parsed lists at once)."""
+        lines = io.StringIO(text)
+        header = json.loads(lines.readline().rstrip().removesuffix('"rows": [') + '"rows": []}')
+        columns = header["columns"]
+        rows = []
+        for line in lines:
+            line = line.rstrip().rstrip(",")
+            if line.startswith("["):
+                row = _plan_row_hook(dict(zip(columns, json.loads(line), strict=True)))
+                if not isinstance(row, PlanRow):
+                    raise BadInput("the run's stored plan is damaged", file=name)
+                rows.append(row)
+        return cls(
+            actor=str(header["actor"]),
+            actor_id=str(header.get("actor_id") or ""),
+            created_at=str(header.get("created_at") or ""),
+            source=str(header.get("source") or name),
+            options=dict(header.get("options") or {}),
+            rows=rows,
+        )
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -347,7 +383,7 @@ class Plan:
             if row.row in seen:
                 raise BadInput(f"row number {row.row} appears twice", file=name, column=where)
             seen.add(row.row)
-        plan = cls(
+        return cls(
             actor=str(document["actor"]),
             actor_id=str(document.get("actor_id") or ""),
             created_at=str(document.get("created_at") or ""),
@@ -355,8 +391,6 @@ class Plan:
             options=dict(document.get("options") or {}),
             rows=rows,
         )
-        plan._text, plan._text_of = text, (id(rows), len(rows))
-        return plan
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
@@ -385,13 +419,19 @@ def _plan_row_hook(record: dict[str, Any]) -> Any:
         for key in _INTERNED & values.keys():
             if isinstance(values[key], str):
                 values[key] = sys.intern(values[key])
-        values["checklist"] = tuple(sys.intern(str(i)) for i in values.get("checklist") or ())
+        values["checklist"] = _shared_items(tuple(str(i) for i in values.get("checklist") or ()))
         values["row"] = int(values["row"])
         values["sessions"] = int(values.get("sessions") or 0)
         values["future_appointments"] = int(values.get("future_appointments") or 0)
         return PlanRow(**values)
     except (TypeError, ValueError):
         return record  # reported by from_json as "not a plan row"
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_items(items: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple per combination of checklist items, shared by every row that has it."""
+    return tuple(sys.intern(item) for item in items)
 
 
 def _plural(n: int, word: str) -> str:
@@ -841,8 +881,9 @@ class RunSummary:
 
 def _summaries(conn: Connection, run_id: str | None = None) -> list[RunSummary]:
     actor = s.users.alias("actor")
+    columns = [c for c in s.offboard_runs.c if c.name != "plan"]  # a plan can be large
     query = (
-        select(s.offboard_runs, actor.c.email.label("actor_email"))
+        select(*columns, actor.c.email.label("actor_email"))
         .outerjoin(actor, actor.c.user_id == _runs.actor_id)
         .order_by(_runs.started_at, _runs.run_id)
     )
@@ -963,7 +1004,6 @@ def apply_plan(
     ``run_rows`` has the per-row results. ``progress`` shows a ``tqdm.auto`` bar
     (``None``: only on a terminal).
     """
-    owned = not isinstance(plan, Plan)
     plan = _as_plan(plan)
     if batch_size < 1:
         raise BadInput("the batch size must be at least 1", column="--batch-size")
@@ -975,15 +1015,13 @@ def apply_plan(
         "process": _this_process(),
     }
     run_id = _start_run(db, plan, options)
-    if owned:
-        plan._text = None  # kept with the run now; apply needs only the rows
     _drive(db, run_id, plan, options, progress)
     return run_summary(db, run_id)
 
 
 def _start_run(db: Database, plan: Plan, options: dict[str, Any]) -> str:
     """Write the run and its whole ledger in one transaction (blocked rows are final)."""
-    text = plan.to_json()
+    text = plan.to_stored()
     for attempt in range(5):
         try:
             with db.begin() as conn:
@@ -1009,7 +1047,7 @@ def _start_run(db: Database, plan: Plan, options: dict[str, Any]) -> str:
                 users = _user_ids(
                     conn, {email_key(r.email) for r in plan.to_apply if not r.user_id}
                 )
-                for chunk in _chunks(plan.rows, 10_000):
+                for chunk in _chunks(plan.rows, 2_000):
                     conn.execute(
                         insert(s.offboard_run_rows),
                         [_ledger_row(run_id, row, users, at) for row in chunk],
@@ -1158,7 +1196,10 @@ def _lock_run(conn: Connection, run_id: str) -> Any:
     ).one()
     options = json.loads(run.options)
     process = options.get("process") or {}
-    if _is_me(process) and time.time() - float(process.get("heartbeat") or 0) > HEARTBEAT:
+    # Only a server database can be shared across hosts, so only there is a heartbeat
+    # needed; on SQLite it would rewrite the run's row, plan and all, every time.
+    due = time.time() - float(process.get("heartbeat") or 0) > HEARTBEAT
+    if conn.dialect.name != "sqlite" and _is_me(process) and due:
         process["heartbeat"] = round(time.time(), 3)
         conn.execute(
             update(s.offboard_runs)
@@ -1504,8 +1545,8 @@ def resume_run(db: Database, run_id: str, *, progress: bool | None = True) -> Ru
                 .values(state="running", options=json.dumps(options, sort_keys=True))
             )
     if run.state != "done":
-        plan = Plan.from_json(run.plan, name=f"run {run_id}")
-        plan._text = run = None  # the rows are all that is needed from here
+        plan = Plan.from_stored(run.plan, name=f"run {run_id}")
+        run = None  # its plan text is no longer needed
         _drive(db, run_id, plan, options, progress)
     return run_summary(db, run_id)
 

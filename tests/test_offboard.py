@@ -268,6 +268,23 @@ def test_the_plan_file_has_a_header_and_one_row_per_line_and_reads_back(db, clin
     assert [r.to_dict() for r in again.rows] == [r.to_dict() for r in plan.rows]
 
 
+def test_a_run_keeps_its_plan_compactly_and_reads_it_back_whole(db, clinic):
+    rows = [
+        {"email": clinic.peter, "group": "g-harbour", "reason": 'said "bye",\nmoved to Zürich'},
+        {"email": clinic.mia},
+        {"email": "nobody@example.test"},
+    ]
+    plan = plan_offboarding(db, rows, actor=clinic.ops, source="leavers ü.csv")
+    again = Plan.from_stored(plan.to_stored())
+    assert [r.to_dict() for r in again.rows] == [r.to_dict() for r in plan.rows]
+    assert (again.actor, again.source, again.created_at) == (
+        plan.actor,
+        plan.source,
+        plan.created_at,
+    )
+    assert len(plan.to_stored()) < len(plan.to_json())
+
+
 def test_a_plan_file_that_is_not_json_is_bad_input_naming_file_and_line(tmp_path):
     path = tmp_path / "plan.json"
     path.write_text('{"actor": "a@x.test",\n "rows": [\n  {"row": 1,,}\n ]}')
