@@ -6,7 +6,10 @@ ipywidgets, so they are imported on first use rather than with the package.
 """
 
 from .audit import audit_events
-from .checklist import ITEMS, checklist, checklist_summary, resolve_checklist
+
+# the function is exported as checklist_rows: "opskit.checklist" stays the module
+from .checklist import ITEMS, checklist_summary, resolve_checklist
+from .checklist import checklist as checklist_rows
 from .clock import now
 from .dataset import export_dataset, load_dataset, load_demo
 from .db import Database, connect
@@ -81,7 +84,7 @@ __all__ = [
     "audit_events",
     "change_access",
     "check_invariants",
-    "checklist",
+    "checklist_rows",
     "checklist_summary",
     "checklist_table",
     "connect",

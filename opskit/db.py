@@ -19,9 +19,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DataError, OperationalError
 
-from .errors import DatabaseUnavailable, NotAnOpskitDatabase
+from .errors import BadInput, DatabaseUnavailable, NotAnOpskitDatabase
 
 DEFAULT_URL = "sqlite:///data/opskit.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -48,6 +48,16 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
+@contextmanager
+def _values_the_database_refuses() -> Iterator[None]:
+    """A value the server cannot hold (PostgreSQL text with a NUL, say) is bad input."""
+    try:
+        yield
+    except DataError as error:
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()
+        raise BadInput(f"a value cannot be stored: {detail[0] if detail else error}") from None
+
+
 class Database:
     """An opskit database: an engine plus the transactions opskit writes in."""
 
@@ -65,13 +75,14 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """One write transaction: commits on success, rolls back on any error."""
-        with self.engine.begin() as conn:
+        with _values_the_database_refuses(), self.engine.begin() as conn:
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for queries; it never commits anything."""
-        with self.engine.connect().execution_options(opskit_read_only=True) as conn:
+        reader = self.engine.connect().execution_options(opskit_read_only=True)
+        with _values_the_database_refuses(), reader as conn:
             yield conn
             conn.rollback()
 
@@ -143,15 +154,19 @@ def connect(url: str | None = None, *, create: bool = False, migrate: bool = Tru
     url = resolve_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise DatabaseUnavailable(f"--db: {url!r} is not a database URL") from None
     if parsed.get_backend_name() == "sqlite":
         path = parsed.database
         if path and path != ":memory:":
-            folder = Path(path).expanduser().resolve().parent
+            try:
+                folder = Path(path).expanduser().resolve().parent
+                exists = Path(path).exists()
+            except (ValueError, OSError) as error:
+                raise DatabaseUnavailable(f"--db: cannot use {path!r} as a file: {error}") from None
             if not folder.is_dir():
                 raise DatabaseUnavailable(f"--db: folder {folder} does not exist")
-            if not create and not Path(path).exists():
+            if not create and not exists:
                 raise NotAnOpskitDatabase(
                     f"{path} does not exist; run 'opskit demo' or 'opskit load DIR' first"
                 )

@@ -105,7 +105,8 @@ def emit_rows(
         writer.writerow(columns)
         for r in rows:
             writer.writerow([_cell(r.get(c)) for c in columns])
-        click.echo(out.getvalue(), nl=False)
+        # color=True: CSV is data, so escape sequences inside values go out verbatim
+        click.echo(out.getvalue(), nl=False, color=True)
         return
     if not rows:
         click.echo("(no rows)")

@@ -1,0 +1,56 @@
+"""One public surface: the CLI and the notebooks import from ``opskit`` (pinned here)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import opskit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PUBLIC = {
+    "ITEMS", "Action", "ActionResult", "BadInput", "ChecklistWidget", "Database",
+    "FullAccessMember", "MemberFilter", "NotAuthorized", "OffboardingWidget", "OpskitError",
+    "PlanTable", "Refused", "RunTable", "SignInRefused", "UnknownGroup", "UnknownMember",
+    "UnknownUser", "UserTable", "WouldLockOutGroup", "apply_plan", "audit_events",
+    "change_access", "check_invariants", "checklist_rows", "checklist_summary", "checklist_table",
+    "connect", "count_members", "deactivate", "dormant_report", "export_checklist_csv",
+    "export_dataset", "inactive_report", "list_members", "list_runs", "load_dataset",
+    "load_demo", "load_synthetic", "now", "plan_offboarding", "reactivate", "read_targets",
+    "resolve_checklist", "resume_run", "run_rows", "sign_in", "status_summary",
+    "trends_report", "undo_run", "write_candidates_csv",
+}  # fmt: skip
+
+
+def test_the_public_api_is_exactly_what_all_declares():
+    assert set(opskit.__all__) == PUBLIC
+    for name in opskit.__all__:
+        assert getattr(opskit, name) is not None, name
+
+
+def test_every_submodule_stays_reachable_as_an_attribute():
+    import importlib
+
+    for module in ("checklist", "reports", "offboard", "lifecycle", "audit", "dataset"):
+        assert getattr(opskit, module) is importlib.import_module(f"opskit.{module}")
+
+
+def test_the_command_line_starts_without_loading_widgets():
+    code = "import sys, opskit.cli; print('ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_notebooks_import_only_from_the_public_api():
+    imports = re.compile(r"^\s*(?:from|import)\s+(opskit[\w.]*)", re.M)
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        for cell in cells:
+            if cell["cell_type"] != "code":
+                continue
+            for module in imports.findall("".join(cell["source"])):
+                assert module == "opskit", f"{notebook.name} imports {module}"
