@@ -167,6 +167,15 @@ def _outcome_text(result: ActionResult) -> str:
     return " · ".join(parts)
 
 
+# The "any" choice of a filter dropdown. Not None: ipywidgets 8 reads a None value as
+# "nothing selected" and shows a blank box.
+ANY = ""
+
+
+def _shown(value: Any) -> Any:
+    return ANY if value is None else value
+
+
 class _Row:
     """One line of the table: a checkbox, the cells, a details button. Reused per page."""
 
@@ -576,19 +585,19 @@ class UserTable:
             layout=w.Layout(width="150px"),
         )
         self._role = w.Dropdown(
-            options=[("Any role", None)] + [(ROLE_LABELS[r], r) for r in s.ROLES],
+            options=[("Any role", ANY)] + [(ROLE_LABELS[r], r) for r in s.ROLES],
             layout=w.Layout(width="130px"),
         )
         self._access = w.Dropdown(
-            options=[("Any access level", None)] + [(LEVEL_LABELS[v], v) for v in s.ALL_LEVELS],
+            options=[("Any access level", ANY)] + [(LEVEL_LABELS[v], v) for v in s.ALL_LEVELS],
             layout=w.Layout(width="170px"),
         )
         self._read_only = w.Dropdown(
-            options=[("Read-only or not", None), ("Read-only", True), ("Not read-only", False)],
+            options=[("Read-only or not", ANY), ("Read-only", True), ("Not read-only", False)],
             layout=w.Layout(width="140px"),
         )
         self._owner = w.Dropdown(
-            options=[("Owner or not", None), ("Account owner", True), ("Not owner", False)],
+            options=[("Owner or not", ANY), ("Account owner", True), ("Not owner", False)],
             layout=w.Layout(width="130px"),
         )
         self._text = w.Text(
@@ -651,7 +660,7 @@ class UserTable:
         self._ro_on = self._button("Read-only on", lambda: self.set_read_only_selected(True))
         self._ro_off = self._button("Read-only off", lambda: self.set_read_only_selected(False))
         self._level = w.Dropdown(
-            options=[("Access level…", None)] + [(LEVEL_LABELS[v], v) for v in s.ALL_LEVELS],
+            options=[("Access level…", ANY)] + [(LEVEL_LABELS[v], v) for v in s.ALL_LEVELS],
             layout=w.Layout(width="170px"),
         )
         self._set_level = self._button("Set level", self.set_access_level_selected)
@@ -789,8 +798,8 @@ class UserTable:
                 layout=w.Layout(width="220px"),
             )
         return w.Dropdown(
-            options=[("All my groups", None)] + [(name, gid) for gid, name in self.viewer.groups],
-            value=self.where.group_id,
+            options=[("All my groups", ANY)] + [(name, gid) for gid, name in self.viewer.groups],
+            value=_shown(self.where.group_id),
             layout=w.Layout(width="220px"),
         )
 
@@ -861,12 +870,12 @@ class UserTable:
             names = dict(self.viewer.groups)
             self._group.value = names.get(where.group_id, "") if where.group_id else ""
         else:
-            self._group.value = where.group_id
+            self._group.value = _shown(where.group_id)
         self._status.value = where.status
-        self._role.value = where.role
-        self._access.value = where.access_level
-        self._read_only.value = where.read_only
-        self._owner.value = where.account_owner
+        self._role.value = _shown(where.role)
+        self._access.value = _shown(where.access_level)
+        self._read_only.value = _shown(where.read_only)
+        self._owner.value = _shown(where.account_owner)
         self._text.value = where.text or ""
         self._sort.value = self.sort
         self._descending.value = self.descending
@@ -884,6 +893,8 @@ class UserTable:
                 if value and value not in self._group_names:
                     return  # still typing
                 value = value or None
+            elif value == ANY:
+                value = None
             self._if_user(self.set_filter, **{name: value})
 
         return changed

@@ -188,13 +188,6 @@ def dropdown_texts(table) -> list[str]:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="user_table's 'any' choices have the value None, which ipywidgets 8 reads as"
-    " 'nothing selected': blank dropdowns (group always; role, access level, read-only,"
-    " owner and level under some PYTHONHASHSEEDs, and after Clear filters). Fix: a"
-    " sentinel value for 'any'; then drop this marker",
-)
 def test_the_filter_dropdowns_always_show_their_choice(page, shots, table):
     shown = {"on show": dropdown_texts(table)}
     role = table.locator(".widget-dropdown select", has=page.locator("option", has_text="Any role"))
