@@ -1217,11 +1217,10 @@ def _record_results(conn: Connection, run_id: str, outcomes: list[tuple[int, str
     # one statement, executed for every row (messages differ row by row)
     conn.execute(
         update(s.offboard_run_rows)
-        .where(
-            _rr.run_id == bindparam("b_run"),
-            _rr.row_no == bindparam("b_row"),
-            _rr.result.is_(None),
-        )
+        # by primary key only: "result IS NULL" here lets PostgreSQL pick the pending-rows
+        # index and scan every pending row per row (quadratic); the run's row lock makes
+        # this batch the only writer of these rows anyway
+        .where(_rr.run_id == bindparam("b_run"), _rr.row_no == bindparam("b_row"))
         .values(result=bindparam("b_result"), message=bindparam("b_message"), done_at=at),
         [
             {"b_run": run_id, "b_row": number, "b_result": result, "b_message": message}
@@ -1231,11 +1230,15 @@ def _record_results(conn: Connection, run_id: str, outcomes: list[tuple[int, str
 
 
 def _batch_rows(conn: Connection, run_id: str, numbers: Sequence[int], at: datetime) -> list:
-    """The batch's pending ledger rows joined to their memberships' current state."""
+    """The batch's pending ledger rows joined to their memberships' current state.
+
+    Rows are named by primary key and the pending ones kept here rather than in SQL,
+    for the same reason as in ``_record_results``."""
     m = s.memberships
     query = (
         select(
             _rr.row_no,
+            _rr.result.label("row_result"),
             _rr.group_id.label("row_group_id"),
             _rr.user_id.label("row_user_id"),
             _rr.email,
@@ -1245,10 +1248,10 @@ def _batch_rows(conn: Connection, run_id: str, numbers: Sequence[int], at: datet
         )
         .select_from(s.offboard_run_rows)
         .outerjoin(m, and_(_m.group_id == _rr.group_id, _m.user_id == _rr.user_id))
-        .where(_rr.run_id == run_id, _rr.row_no.in_(numbers), _rr.result.is_(None))
+        .where(_rr.run_id == run_id, _rr.row_no.in_(numbers))
         .order_by(_rr.row_no)
     )
-    return conn.execute(query).all()
+    return [row for row in conn.execute(query) if row.row_result is None]
 
 
 def _stale_detail(planned: PlanRow | None, state: _State) -> str:
@@ -1674,18 +1677,22 @@ def _undo_batch(
     conn: Connection, run_id: str, *, after: int, limit: int, actor_id: str, restore: bool
 ) -> tuple[list[dict[str, Any]], int]:
     m = s.memberships
-    changed = (_rr.run_id == run_id, _rr.result.in_(("deactivated", "read_only")))
+    # the next rows by primary key; the changed ones are picked here, not in SQL (see
+    # _record_results)
     batch = conn.execute(
-        select(_rr.row_no, _rr.group_id)
-        .where(*changed, _rr.row_no > after)
+        select(_rr.row_no, _rr.group_id, _rr.result)
+        .where(_rr.run_id == run_id, _rr.row_no > after)
         .order_by(_rr.row_no)
         .limit(limit)
     ).all()
     if not batch:
         return [], after
+    changed = [r for r in batch if r.result in ("deactivated", "read_only")]
+    if not changed:
+        return [], batch[-1].row_no
     # lock first, then read who is still as the run left them (PostgreSQL; SQLite
     # already holds the write lock)
-    lock_groups(conn, {r.group_id for r in batch})
+    lock_groups(conn, {r.group_id for r in changed})
     status_events = (Action.DEACTIVATED.value, Action.REACTIVATED.value)
     rows = conn.execute(
         select(
@@ -1707,7 +1714,7 @@ def _undo_batch(
         .select_from(s.offboard_run_rows)
         .join(m, and_(_m.group_id == _rr.group_id, _m.user_id == _rr.user_id))
         .join(s.groups, s.groups.c.group_id == _rr.group_id)
-        .where(*changed, _rr.row_no.in_([r.row_no for r in batch]))
+        .where(_rr.run_id == run_id, _rr.row_no.in_([r.row_no for r in changed]))
         .order_by(_rr.row_no)
     ).all()
     at = now()
