@@ -1108,6 +1108,11 @@ def _drive(
     """Work through the pending rows of a run, batch by batch, then mark it done."""
     from tqdm.auto import tqdm
 
+    if db.dialect == "postgresql":
+        # a fresh ledger has no statistics: without them PostgreSQL reads a batch's rows
+        # through the (run, result) index, every row of the run per batch
+        with db.begin() as conn:
+            conn.exec_driver_sql("ANALYZE offboard_run_rows")
     with db.read() as conn:
         actor_id = conn.execute(select(_runs.actor_id).where(_runs.run_id == run_id)).scalar_one()
         # Batches follow (group, member) order rather than the plan's: each batch then
