@@ -8,15 +8,15 @@ or deletes an event.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, literal, select
 
 from . import schema as s
 from .clock import iso
-from .db import Database
+from .db import Database, in_values
 from .rules import find_group, find_user
 from .schema import Action
 
@@ -65,6 +65,29 @@ def record_many(conn: Connection, events: Iterable[Mapping[str, Any]]) -> int:
     if rows:
         conn.execute(insert(s.audit_events), rows)
     return len(rows)
+
+
+def record_for_members(conn: Connection, membership_ids: Sequence[int], **event: Any) -> int:
+    """Write the same event (``event_row`` arguments without ``group_id``/``user_id``)
+    for every membership in ``membership_ids``: one ``INSERT ... SELECT`` however many,
+    so a bulk change writes its events without a Python round per member."""
+    if not membership_ids:
+        return 0
+    e = s.audit_events.c
+    row = event_row(group_id="", user_id="", **event)
+    del row["group_id"], row["user_id"]
+    m = s.memberships.c
+    conn.execute(
+        insert(s.audit_events).from_select(
+            [*row, "group_id", "user_id"],
+            select(
+                *(literal(value, e[name].type) for name, value in row.items()),
+                m.group_id,
+                m.user_id,
+            ).where(in_values(conn, m.membership_id, membership_ids)),
+        )
+    )
+    return len(membership_ids)
 
 
 def audit_events(

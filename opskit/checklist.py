@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    FromClause,
     Row,
     Table,
     and_,
@@ -52,10 +53,11 @@ from sqlalchemy import (
 from . import schema as s
 from .audit import event_row, record_many
 from .clock import iso, now
-from .db import Database
+from .db import Database, members_table
 from .errors import BadInput, UnknownMember
 from .rules import find_group, find_member, find_user, lock_groups, require_manager
 from .schema import Action
+from .sqljson import SqlJson
 
 ITEMS = (
     "online_booking",
@@ -664,15 +666,15 @@ def _change_text(item: str, rows: list[Mapping[str, Any]]) -> tuple[dict, dict, 
     return before, after, detail
 
 
-def _pending_of(conn: Connection, item: str, chunk: Sequence[int]) -> list[dict[str, Any]]:
+def _pending_of(conn: Connection, item: str, members: FromClause) -> list[dict[str, Any]]:
     """The rows of ``item`` that still need action for these memberships, row-locked."""
     table = _TABLES[item]
     columns = {c.name for c in table.c} & {*_KEYS[item], *_SNAPSHOTTED[item], "group_id", "user_id"}
     query = (
-        select(_m.membership_id, *[table.c[name] for name in sorted(columns)])
+        select(members.c.membership_id, *[table.c[name] for name in sorted(columns)])
         .select_from(table)
-        .join(s.memberships, _of_member(table, s.memberships))
-        .where(_m.membership_id.in_(chunk), _pending_rows(item))
+        .join(members, _of_member(table, members))
+        .where(_pending_rows(item))
         .order_by(*[table.c[k] for k in _KEYS[item]])
         .with_for_update(of=table)
     )
@@ -686,85 +688,135 @@ def _key_filter(table: Table, item: str, keys: Sequence[tuple]) -> ColumnElement
     return tuple_(*[table.c[n] for n in names]).in_(keys)
 
 
+def _snapshot_entry(j: SqlJson, item: str, x) -> ColumnElement:
+    """One row of a snapshot's ``rows``: its key, label, values before and as set."""
+    if item == "online_booking":
+        label = x.location_id
+    elif item == "integrations":
+        label = x.kind
+    else:
+        label = j.key(item)
+    # integrations and auto top-up are pending only when the flag is on: the before
+    # value is known, and written as JSON true rather than SQLite's 1
+    before = {
+        k: j.const(True) if item in ("integrations", "credits_auto_top_up") else x[k]
+        for k in _SNAPSHOTTED[item]
+    }
+    return j.obj(
+        key=j.obj(**{k: x[k] for k in _KEYS[item]}),
+        label=label,
+        before=j.obj(**before),
+        after=j.const(_RESOLVED_TO[item]),
+    )
+
+
+def _event_texts(j: SqlJson, item: str, x) -> tuple[ColumnElement, ColumnElement]:
+    """The audit ``before``/``after`` of one member's resolved item, aggregated over
+    the member's rows (the same values ``_change_text`` gives)."""
+    if item == "online_booking":
+        was = j.obj(directory_profile=x.directory_profile, online_bookings=x.online_bookings)
+        before = j.obj(profiles=j.obj_agg(x.location_id, was))
+        after = j.obj(profiles=j.obj_agg(x.location_id, j.const(_RESOLVED_TO[item])))
+    elif item == "integrations":
+        before = j.obj(integrations=j.obj_agg(x.kind, j.const(True)))
+        after = j.obj(integrations=j.obj_agg(x.kind, j.const(False)))
+    elif item == "credits_auto_top_up":
+        before, after = j.const({"auto_top_up": True}), j.const({"auto_top_up": False})
+    else:
+        before = j.obj(reminder_level=func.min(x.name))
+        after = j.const({"reminder_level": None})
+    return j.text(before), j.text(after)
+
+
+_EVENT_COLUMNS = [
+    *("at", "actor_id", "group_id", "user_id", "action", "item", "before", "after", "run_id")
+]
+
+
 def _resolve_item(
     conn: Connection,
     item: str,
-    chunk: Sequence[int],
+    members: FromClause,
     *,
     actor_id: str,
     at: datetime,
     run_id: str | None,
+    report: bool = True,
 ) -> list[dict[str, Any]]:
-    # Order matters for a reader of the snapshot table, not for safety: all three
-    # statements share the caller's transaction, so they commit or vanish together.
-    rows = _pending_of(conn, item, chunk)
-    if not rows:
-        return []
+    """Snapshot, audit and change one item's pending rows for the ``members``:
+    three set-based statements (the JSON is built by the database), in the caller's
+    transaction. With ``report`` the rows are read first to describe each change."""
     table = _TABLES[item]
-    by_member: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_member[row["membership_id"]].append(row)
-    snapshots, events, resolved = [], [], []
-    for membership_id, member_rows in by_member.items():
-        group_id, user_id = member_rows[0]["group_id"], member_rows[0]["user_id"]
-        before, after, detail = _change_text(item, member_rows)
-        snapshots.append(
-            {
-                "group_id": group_id,
-                "user_id": user_id,
-                "item": item,
-                "taken_at": at,
-                "run_id": run_id,
-                "data": json.dumps(
-                    {
-                        "rows": [
-                            {
-                                "key": {k: r[k] for k in _KEYS[item]},
-                                "label": _label(item, r),
-                                "before": {k: r[k] for k in _SNAPSHOTTED[item]},
-                                "after": _RESOLVED_TO[item],
-                            }
-                            for r in member_rows
-                        ]
-                    },
-                    sort_keys=True,
-                ),
-            }
-        )
-        events.append(
-            event_row(
-                at=at,
-                actor_id=actor_id,
-                group_id=group_id,
-                user_id=user_id,
-                action=Action.CHECKLIST_RESOLVED,
-                item=item,
-                before=before,
-                after=after,
-                run_id=run_id,
+    x = table.c
+    of_members = select(members.c.group_id, members.c.user_id)
+    pending = and_(tuple_(x.group_id, x.user_id).in_(of_members), _pending_rows(item))
+    resolved: list[dict[str, Any]] = []
+    if report:
+        rows = _pending_of(conn, item, members)
+        if not rows:
+            return []
+        by_member: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            by_member[row["membership_id"]].append(row)
+        for membership_id, member_rows in by_member.items():
+            before, after, detail = _change_text(item, member_rows)
+            resolved.append(
+                {
+                    "membership_id": membership_id,
+                    "group_id": member_rows[0]["group_id"],
+                    "user_id": member_rows[0]["user_id"],
+                    "item": item,
+                    "action": Action.CHECKLIST_RESOLVED.value,
+                    "before": before,
+                    "after": after,
+                    "detail": detail,
+                }
             )
+    elif conn.dialect.name == "postgresql":
+        # row-lock what is about to be snapshotted, as _pending_of does (SQLite's
+        # writer already holds the database write lock)
+        locked = select(x.group_id).where(pending).with_for_update()
+        conn.execute(select(func.count()).select_from(locked.subquery()))
+    j = SqlJson(conn.dialect.name)
+    ordered = [x[k] for k in _KEYS[item]]
+    per_member = (x.group_id, x.user_id)
+    conn.execute(
+        insert(s.settings_snapshots).from_select(
+            ["group_id", "user_id", "item", "taken_at", "data", "run_id"],
+            select(
+                *per_member,
+                literal(item, s.settings_snapshots.c.item.type),
+                literal(at, s.settings_snapshots.c.taken_at.type),
+                j.text(j.obj(rows=j.agg(_snapshot_entry(j, item, x), *ordered))),
+                literal(run_id, s.settings_snapshots.c.run_id.type),
+            )
+            .where(pending)
+            .group_by(*per_member),
         )
-        resolved.append(
-            {
-                "membership_id": membership_id,
-                "group_id": group_id,
-                "user_id": user_id,
-                "item": item,
-                "action": Action.CHECKLIST_RESOLVED.value,
-                "before": before,
-                "after": after,
-                "detail": detail,
-            }
+    )
+    before, after = _event_texts(j, item, x)
+    e = s.audit_events.c
+    conn.execute(
+        insert(s.audit_events).from_select(
+            _EVENT_COLUMNS,
+            select(
+                literal(at, e.at.type),
+                literal(actor_id, e.actor_id.type),
+                *per_member,
+                literal(Action.CHECKLIST_RESOLVED.value, e.action.type),
+                literal(item, e.item.type),
+                before,
+                after,
+                literal(run_id, e.run_id.type),
+            )
+            .where(pending)
+            .group_by(*per_member),
         )
-    conn.execute(insert(s.settings_snapshots), snapshots)
-    keys = [tuple(r[k] for k in _KEYS[item]) for r in rows]
-    for key_chunk in _chunks(keys, 2000):
-        where = and_(_key_filter(table, item, key_chunk), _pending_rows(item))
-        if _RESOLVED_TO[item] is None:
-            conn.execute(delete(table).where(where))
-        else:
-            conn.execute(update(table).where(where).values(**_RESOLVED_TO[item]))
-    record_many(conn, events)
+    )
+    if _RESOLVED_TO[item] is None:
+        conn.execute(delete(table).where(pending))
+    else:
+        conn.execute(update(table).where(pending).values(**_RESOLVED_TO[item]))
     return resolved
 
 
@@ -829,29 +881,37 @@ def resolve_items(
     actor_id: str,
     at: datetime,
     run_id: str | None = None,
+    report: bool = True,
 ) -> list[dict[str, Any]]:
     """Resolve the open ``items`` (ids or ``all``) of many members at once.
 
     Dangerous in the way every bulk write is: it changes the settings of every member
     in ``membership_ids`` in a handful of statements per item, inside the caller's
     transaction (it never commits and checks no rule; the caller has checked R1 and
-    holds the group locks). For each item: read and row-lock the rows still pending,
-    snapshot them, change exactly those rows, write one audit event per member. An
-    item that is already ok writes nothing. Returns one row per member and resolved
-    item with the audit ``before``/``after`` and a ``detail``.
+    holds the group locks). For each item: row-lock the rows still pending, snapshot
+    them, write one audit event per member, change exactly those rows, each step one
+    ``INSERT ... SELECT`` or ``UPDATE`` with the JSON built in SQL. An item that is
+    already ok writes nothing. Returns one row per member and resolved item with the
+    audit ``before``/``after`` and a ``detail``; with ``report=False`` (bulk
+    offboarding, which knows what was pending) nothing is read back and it returns [].
     """
     wanted = parse_items(items)
     ids = sorted(set(membership_ids))
     resolved: list[dict[str, Any]] = []
-    for chunk in _chunks(ids):
+    if not ids:
+        return resolved
+    with members_table(conn, ids) as members:
         for item in wanted:
             if item == "data_export":
-                resolved.extend(
-                    _grant_exports(conn, chunk, actor_id=actor_id, at=at, run_id=run_id)
-                )
+                for chunk in _chunks(ids):
+                    resolved.extend(
+                        _grant_exports(conn, chunk, actor_id=actor_id, at=at, run_id=run_id)
+                    )
             else:
                 resolved.extend(
-                    _resolve_item(conn, item, chunk, actor_id=actor_id, at=at, run_id=run_id)
+                    _resolve_item(
+                        conn, item, members, actor_id=actor_id, at=at, run_id=run_id, report=report
+                    )
                 )
     return resolved
 

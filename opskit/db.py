@@ -8,16 +8,36 @@ writer takes the write lock up front, and PostgreSQL gets row locks through
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DataError, OperationalError
 
@@ -56,6 +76,94 @@ def _values_the_database_refuses() -> Iterator[None]:
     except DataError as error:
         detail = str(getattr(error, "orig", None) or error).strip().splitlines()
         raise BadInput(f"a value cannot be stored: {detail[0] if detail else error}") from None
+
+
+def in_values(conn: Connection, column: ColumnElement, values: Iterable) -> ColumnElement[bool]:
+    """``column IN (values)`` with the values in one bind parameter, however many.
+
+    SQLAlchemy's ``in_`` renders a parameter per value, which costs Python time on
+    every execution and runs into bind limits. Here the list travels whole, through
+    an explicit dialect switch: a JSON array read by ``json_each`` on SQLite, an array
+    compared with ``= ANY`` on PostgreSQL. Values are ints or strings (ids).
+    """
+    values = list(values)
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    listed = func.json_each(json.dumps(values)).table_valued("value")
+    return column.in_(select(listed.c.value))
+
+
+FEW = 100  # members_table: up to this many members, a subquery instead of a table
+
+
+@contextmanager
+def members_table(
+    conn: Connection, membership_ids: Iterable[int], *, name: str = "members"
+) -> Iterator[Any]:
+    """The memberships ``membership_ids`` as a temporary table (``membership_id``,
+    ``group_id``, ``user_id``, indexed by member), for a run of set-based statements
+    about the same members: each then joins an indexed table instead of unpacking the
+    id list again. Created in the caller's transaction and dropped at the end of the
+    block; should the transaction fail instead, rolling it back removes the table.
+    Blocks with the same ``name`` must not nest (the second would fail to create it).
+    For a few members (a single deactivation, say) a subquery of ``memberships`` with
+    the same columns stands in, and no table is made."""
+    from . import schema as s
+
+    m = s.memberships.c
+    membership_ids = list(membership_ids)
+    if len(membership_ids) <= FEW:
+        yield (
+            select(m.membership_id, m.group_id, m.user_id)
+            .where(in_values(conn, m.membership_id, membership_ids))
+            .subquery(f"opskit_{name}")
+        )
+        return
+    table = Table(
+        f"opskit_{name}",
+        MetaData(),
+        Column("membership_id", Integer, primary_key=True),
+        Column("group_id", m.group_id.type),
+        Column("user_id", m.user_id.type),
+        Index(None, "group_id", "user_id"),
+        prefixes=["TEMPORARY"],
+    )
+    table.create(conn)
+    conn.execute(
+        insert(table).from_select(
+            ["membership_id", "group_id", "user_id"],
+            select(m.membership_id, m.group_id, m.user_id).where(
+                in_values(conn, m.membership_id, membership_ids)
+            ),
+        )
+    )
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table.name}")  # temporary tables get no statistics
+    yield table
+    table.drop(conn)
+
+
+@contextmanager
+def rows_table(
+    conn: Connection, columns: list[Column], rows: list[list[Any]], *, name: str = "rows"
+) -> Iterator[Table]:
+    """``rows`` (lists of ints, strings and None, in ``columns`` order) as a temporary
+    table, filled in one statement per 20,000 rows from a JSON parameter, for an
+    ``UPDATE`` that takes a different value per row without a statement per row.
+    Dropped at the end of the block, like ``members_table``."""
+    from .sqljson import SqlJson
+
+    table = Table(f"opskit_{name}", MetaData(), *columns, prefixes=["TEMPORARY"])
+    table.create(conn)
+    j = SqlJson(conn.dialect.name)
+    shape = [(c.name, c.type) for c in table.c]
+    for start in range(0, len(rows), 20_000):
+        source = j.rows(rows[start : start + 20_000], shape)
+        conn.execute(insert(table).from_select([c.name for c in table.c], source))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table.name}")
+    yield table
+    table.drop(conn)
 
 
 class Database:

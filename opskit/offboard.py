@@ -63,6 +63,7 @@ import functools
 import hashlib
 import io
 import json
+import operator
 import os
 import socket
 import sys
@@ -75,30 +76,34 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Connection,
+    Integer,
     and_,
-    bindparam,
     case,
     func,
     insert,
+    literal,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import DataError, IntegrityError
 
 from . import schema as s
-from .audit import event_row, record_many
+from .audit import event_row, record_for_members, record_many
 from .checklist import future_appointments_count, pending_conditions, resolve_items
 from .checklist import restore_settings as restore_checklist_settings
 from .clock import iso, now
-from .db import Database
+from .db import Database, in_values, members_table, rows_table
 from .errors import BadInput, NotAuthorized, OpskitError, Refused, WouldLockOutGroup
 from .offboard_input import ACTIONS, Target, normalise_action, read_targets
 from .rules import can_manage, email_key, find_group, find_user, lock_groups
 from .schema import Action
+from .sqljson import SqlJson
 
 PLAN_FORMAT = 1
-BATCH_SIZE = 2000
+BATCH_SIZE = 10000
 CHUNK = 5000  # ids per statement: far below SQLite's and PostgreSQL's bind limits
 PLAN_SLICE = 50_000  # targets planned together (bounds the planner's memory)
 STALE_AFTER = 600  # seconds without a heartbeat before another host's run counts as dead
@@ -147,6 +152,7 @@ RUN_COLUMNS = [
     *RESULTS,
 ]
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 _m = s.memberships.c
 _rr = s.offboard_run_rows.c
 _runs = s.offboard_runs.c
@@ -292,31 +298,37 @@ class Plan:
     def to_stored(self) -> str:
         """The plan as a run keeps it: the same JSON document, each row an array in
         ``columns`` order rather than an object, which halves a large plan (SQLite
-        rewrites the whole run row, plan included, whenever the run's state changes)."""
+        rewrites the whole run row, plan included, whenever the run's state changes).
+        A line holds an array of up to 1,000 such rows (one encoder call each)."""
         out = io.StringIO()
         head = json.dumps({**self.header(), "columns": PLAN_COLUMNS})
         out.write(head[:-1] + ', "rows": [\n')
-        last = len(self.rows) - 1
-        for index, row in enumerate(self.rows):
-            values = [getattr(row, name) for name in PLAN_COLUMNS]
-            values[PLAN_COLUMNS.index("checklist")] = list(row.checklist)
-            out.write(json.dumps(values, separators=(",", ":")))
-            out.write(",\n" if index < last else "\n")
-        out.write("]}\n")
+        values = operator.attrgetter(*PLAN_COLUMNS)  # a tuple; checklist, a tuple, is a list
+        encode = _COMPACT.encode
+        lines = (
+            encode(list(map(values, self.rows[start : start + 1000])))
+            for start in range(0, len(self.rows), 1000)
+        )
+        out.write(",\n".join(lines))
+        out.write("\n]}\n" if self.rows else "]}\n")
         return out.getvalue()
 
     @classmethod
     def from_stored(cls, text: str, *, name: str = "run") -> Plan:
         """Read what ``to_stored`` wrote, a line at a time (a million rows never exist as
-        a million parsed lists at once)."""
+        a million parsed lists at once). A line is an array of rows (or, as runs
+        started by earlier versions wrote it, one row)."""
         lines = io.StringIO(text)
         header = json.loads(lines.readline().rstrip().removesuffix('"rows": [') + '"rows": []}')
         columns = header["columns"]
         rows = []
         for line in lines:
             line = line.rstrip().rstrip(",")
-            if line.startswith("["):
-                row = _plan_row_hook(dict(zip(columns, json.loads(line), strict=True)))
+            if not line.startswith("["):
+                continue
+            parsed = json.loads(line)
+            for values in parsed if line.startswith("[[") else [parsed]:
+                row = _plan_row_hook(dict(zip(columns, values, strict=True)))
                 if not isinstance(row, PlanRow):
                     raise BadInput("the run's stored plan is damaged", file=name)
                 rows.append(row)
@@ -415,6 +427,14 @@ def _plan_row_hook(record: dict[str, Any]) -> Any:
     if not {"row", "email", "action"} <= record.keys() or "rows" in record:
         return record
     try:
+        if record.keys() <= _ROW_FIELDS and _plain_row(record):
+            # as plan files are written: only the fields, of the right types
+            for key in _INTERNED:
+                value = record.get(key)
+                if value is not None:
+                    record[key] = sys.intern(value)
+            record["checklist"] = _shared_items(tuple(record.get("checklist") or ()))
+            return PlanRow(**record)
         values = {k: v for k, v in record.items() if k in _ROW_FIELDS}
         for key in _INTERNED & values.keys():
             if isinstance(values[key], str):
@@ -428,10 +448,20 @@ def _plan_row_hook(record: dict[str, Any]) -> Any:
         return record  # reported by from_json as "not a plan row"
 
 
+def _plain_row(record: dict[str, Any]) -> bool:
+    return (
+        type(record["row"]) is int
+        and type(record.get("sessions", 0)) is int
+        and type(record.get("future_appointments", 0)) is int
+        and all(type(record.get(key, "")) in (str, type(None)) for key in _INTERNED)
+        and type(record.get("checklist") or []) is list
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def _shared_items(items: tuple[str, ...]) -> tuple[str, ...]:
     """One tuple per combination of checklist items, shared by every row that has it."""
-    return tuple(sys.intern(item) for item in items)
+    return tuple(sys.intern(str(item)) for item in items)
 
 
 def _plural(n: int, word: str) -> str:
@@ -446,8 +476,9 @@ def _chunks(values: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
 # ------------------------------------------------------------------ the member's state
 
 
-def _state_columns(m, at: datetime) -> list:
-    """What a plan row shows and fingerprints about the membership row ``m``."""
+def _state_columns(m, at: datetime, *, appointments: bool = True) -> list:
+    """What a plan row shows and fingerprints about the membership row ``m`` (apply
+    leaves out the future appointments: they are shown, not fingerprinted)."""
     c = s.sessions.c
     open_sessions = (
         select(func.count())
@@ -464,7 +495,7 @@ def _state_columns(m, at: datetime) -> list:
         m.c.read_only,
         m.c.account_owner,
         open_sessions.label("open_sessions"),
-        future_appointments_count(m, at).label("future_appointments"),
+        *([future_appointments_count(m, at).label("future_appointments")] if appointments else []),
         *[cond.label(f"pending_{item}") for item, cond in pending_conditions(m).items()],
     ]
 
@@ -500,23 +531,44 @@ class _State:
             read_only=bool(row.read_only),
             account_owner=bool(row.account_owner),
             open_sessions=int(row.open_sessions or 0),
-            future_appointments=int(row.future_appointments or 0),
+            future_appointments=int(mapping.get("future_appointments") or 0),
             pending=_pending_items(tuple(bool(mapping[k]) for k in _PENDING_LABELS)),
         )
 
     @property
     def fingerprint(self) -> str:
-        text = "|".join(
-            [
-                self.status,
-                self.access_level,
-                str(int(self.read_only)),
-                str(int(self.account_owner)),
-                str(self.open_sessions),
-                ",".join(self.pending),
-            ]
+        return _fingerprint(
+            self.status,
+            self.access_level,
+            self.read_only,
+            self.account_owner,
+            self.open_sessions,
+            self.pending,
         )
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(
+    status: str,
+    access_level: str,
+    read_only: bool,
+    account_owner: bool,
+    open_sessions: int,
+    pending: tuple[str, ...],
+) -> str:
+    """The hash of what a plan row was planned on. Few members differ in all of it,
+    so the hash of each combination is computed once."""
+    text = "|".join(
+        [
+            status,
+            access_level,
+            str(int(read_only)),
+            str(int(account_owner)),
+            str(open_sessions),
+            ",".join(pending),
+        ]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _states(conn: Connection, membership_ids: Sequence[int], at: datetime) -> dict[int, _State]:
@@ -1047,11 +1099,7 @@ def _start_run(db: Database, plan: Plan, options: dict[str, Any]) -> str:
                 users = _user_ids(
                     conn, {email_key(r.email) for r in plan.to_apply if not r.user_id}
                 )
-                for chunk in _chunks(plan.rows, 2_000):
-                    conn.execute(
-                        insert(s.offboard_run_rows),
-                        [_ledger_row(run_id, row, users, at) for row in chunk],
-                    )
+                _write_ledger(conn, run_id, plan.rows, users, at)
                 return run_id
         except IntegrityError:
             if attempt == 4:
@@ -1068,27 +1116,49 @@ def _user_ids(conn: Connection, keys: set[str]) -> dict[str, str]:
     return found
 
 
-def _ledger_row(run_id: str, row: PlanRow, users: Mapping[str, str], at) -> dict[str, Any]:
-    record = {
-        "run_id": run_id,
-        "row_no": row.row,
-        "group_id": row.group_id,
-        "user_id": row.user_id,
-        "email": row.email,
-        "action": row.action,
-        "result": None,
-        "message": None,
-        "fingerprint": row.fingerprint,
-        "done_at": None,
-    }
+_LEDGER_COLUMNS = [
+    ("row_no", s.offboard_run_rows.c.row_no.type),
+    ("group_id", s.offboard_run_rows.c.group_id.type),
+    ("user_id", s.offboard_run_rows.c.user_id.type),
+    ("email", s.offboard_run_rows.c.email.type),
+    ("action", s.offboard_run_rows.c.action.type),
+    ("result", s.offboard_run_rows.c.result.type),
+    ("message", s.offboard_run_rows.c.message.type),
+    ("fingerprint", s.offboard_run_rows.c.fingerprint.type),
+]
+
+
+def _write_ledger(
+    conn: Connection, run_id: str, rows: Sequence[PlanRow], users: Mapping[str, str], at
+) -> None:
+    """One ledger row per plan row, ``result`` NULL for the rows still to apply; each
+    statement takes 20,000 rows as one JSON parameter."""
+    j = SqlJson(conn.dialect.name)
+    for chunk in _chunks(rows, 20_000):
+        source = j.rows([_ledger_values(row, users) for row in chunk], _LEDGER_COLUMNS).subquery()
+        c = source.c
+        conn.execute(
+            insert(s.offboard_run_rows).from_select(
+                ["run_id", *(name for name, _ in _LEDGER_COLUMNS), "done_at"],
+                select(
+                    literal(run_id, _rr.run_id.type),
+                    *(c[name] for name, _ in _LEDGER_COLUMNS),
+                    case((c.result.is_not(None), literal(at, _rr.done_at.type))),
+                ),
+            )
+        )
+
+
+def _ledger_values(row: PlanRow, users: Mapping[str, str]) -> list:
+    """A ledger row as ``_LEDGER_COLUMNS``: blocked rows are final from the start."""
+    user_id, result, message = row.user_id, None, None
     if row.blocker is not None:
-        record.update(result="blocked", message=row.message or row.blocker, done_at=at)
-        return record
-    if not row.user_id:
-        record["user_id"] = users.get(email_key(row.email))
-        if record["user_id"] is None:
-            record.update(result="stale", message=f"no user with email {row.email!r}", done_at=at)
-    return record
+        result, message = "blocked", row.message or row.blocker
+    elif not user_id:
+        user_id = users.get(email_key(row.email))
+        if user_id is None:
+            result, message = "stale", f"no user with email {row.email!r}"
+    return [row.row, row.group_id, user_id, row.email, row.action, result, message, row.fingerprint]
 
 
 @dataclass
@@ -1218,30 +1288,46 @@ def _record_results(conn: Connection, run_id: str, outcomes: list[tuple[int, str
     """The ledger results of a batch, in its transaction; only rows still pending."""
     if not outcomes:
         return
-    at = now()
-    # one statement, executed for every row (messages differ row by row)
-    conn.execute(
-        update(s.offboard_run_rows)
-        # by primary key only: "result IS NULL" here lets PostgreSQL pick the pending-rows
-        # index and scan every pending row per row (quadratic); the run's row lock makes
-        # this batch the only writer of these rows anyway
-        .where(_rr.run_id == bindparam("b_run"), _rr.row_no == bindparam("b_row"))
-        .values(result=bindparam("b_result"), message=bindparam("b_message"), done_at=at),
-        [
-            {"b_run": run_id, "b_row": number, "b_result": result, "b_message": message}
-            for number, result, message in outcomes
-        ],
-    )
+    columns = [
+        Column("row_no", Integer, primary_key=True),
+        Column("result", _rr.result.type),
+        Column("message", _rr.message.type),
+    ]
+    with rows_table(conn, columns, [list(o) for o in outcomes], name="results") as done:
+
+        def of_row(column):
+            return select(column).where(done.c.row_no == _rr.row_no).scalar_subquery()
+
+        conn.execute(
+            update(s.offboard_run_rows)
+            # by primary key only: "result IS NULL" here lets PostgreSQL pick the
+            # pending-rows index and scan every pending row; the run's row lock makes
+            # this batch the only writer of these rows anyway
+            .where(_rr.run_id == run_id, _rr.row_no.in_(select(done.c.row_no)))
+            .values(result=of_row(done.c.result), message=of_row(done.c.message), done_at=now())
+        )
 
 
 def _batch_rows(conn: Connection, run_id: str, numbers: Sequence[int], at: datetime) -> list:
     """The batch's pending ledger rows joined to their memberships' current state.
 
     Rows are named by primary key and the pending ones kept here rather than in SQL,
-    for the same reason as in ``_record_results``."""
+    for the same reason as in ``_record_results``. On PostgreSQL the memberships are
+    row-locked first, so nothing (a sign-in opening a session, say) changes them
+    between this read and the batch's writes; on SQLite the batch's transaction holds
+    the database write lock already."""
     m = s.memberships
+    in_batch = and_(_rr.run_id == run_id, in_values(conn, _rr.row_no, numbers))
+    if conn.dialect.name == "postgresql":
+        members = select(_rr.group_id, _rr.user_id).where(in_batch)
+        conn.execute(
+            select(_m.membership_id)
+            .where(tuple_(_m.group_id, _m.user_id).in_(members))
+            .order_by(_m.membership_id)
+            .with_for_update()
+        ).all()
     query = (
-        select(
+        select(  # _apply_batch unpacks these by position
             _rr.row_no,
             _rr.result.label("row_result"),
             _rr.group_id.label("row_group_id"),
@@ -1249,11 +1335,11 @@ def _batch_rows(conn: Connection, run_id: str, numbers: Sequence[int], at: datet
             _rr.email,
             _rr.action,
             _rr.fingerprint.label("planned_fingerprint"),
-            *_state_columns(m, at),
+            *_state_columns(m, at, appointments=False),
         )
         .select_from(s.offboard_run_rows)
         .outerjoin(m, and_(_m.group_id == _rr.group_id, _m.user_id == _rr.user_id))
-        .where(_rr.run_id == run_id, _rr.row_no.in_(numbers))
+        .where(in_batch)
         .order_by(_rr.row_no)
     )
     return [row for row in conn.execute(query) if row.row_result is None]
@@ -1282,20 +1368,25 @@ def _apply_batch(
 ) -> list[tuple[int, str, str]]:
     """Decide and apply one batch inside the caller's transaction.
 
-    Order: lock the groups; read the members' state; decide each row; then the
-    conditional membership updates (RETURNING tells exactly who changed), the session
-    revocations, the checklist, the R4 guard, the audit events. Every statement is in
-    one transaction, so the order matters only for what each statement reads.
+    Order: lock the groups; read the members' state (row-locked); decide each row in
+    Python; then the writes, each one set-based statement per kind of change: the
+    conditional membership updates, the session revocations, the checklist, the R4
+    guard, the audit events. Every statement is in one transaction, so the order
+    matters only for what each statement reads. Under the locks the state read is the
+    state written over: the sessions counted are the sessions revoked, the checklist
+    items pending are the items resolved.
     """
     at = now()
     # the ledger's groups are the plan's (it was written from it): no query needed
-    planned = [ctx.planned.get(number) for number in numbers]
-    if all(row is not None for row in planned):
-        group_ids = {row.group_id for row in planned if row.group_id}
+    planned_rows = [ctx.planned.get(number) for number in numbers]
+    if all(row is not None for row in planned_rows):
+        group_ids = {row.group_id for row in planned_rows if row.group_id}
     else:
         group_ids = set(
             conn.execute(
-                select(_rr.group_id).where(_rr.run_id == ctx.run_id, _rr.row_no.in_(numbers))
+                select(_rr.group_id).where(
+                    _rr.run_id == ctx.run_id, in_values(conn, _rr.row_no, numbers)
+                )
             ).scalars()
         ) - {None}
     lock_groups(conn, group_ids)
@@ -1311,105 +1402,107 @@ def _apply_batch(
     )
 
     outcomes: list[tuple[int, str, str]] = []
-    to_deactivate: dict[int, tuple[int, Any]] = {}  # membership_id -> (row_no, row)
-    to_read_only: dict[int, tuple[int, Any]] = {}
-    for row in rows:
-        planned = ctx.planned.get(row.row_no)
-        group = names.get(row.row_group_id, row.row_group_id)
-        if row.membership_id is None:
-            outcomes.append((row.row_no, "stale", f"{row.email} is not a member of {group}"))
-            continue
-        state = _State.of(row)
-        if row.row_group_id not in ok:
-            lack = lacks.get(row.row_group_id, "is not a member of the group")
-            outcomes.append(
-                (row.row_no, "blocked", f"not authorised at apply time: the actor {lack}")
-            )
-        elif row.action == "deactivate" and state.status == "inactive":
-            outcomes.append((row.row_no, "unchanged", "already inactive"))
-        elif row.action == "read_only" and state.status == "active" and state.read_only:
-            outcomes.append((row.row_no, "unchanged", "already read-only"))
-        elif state.fingerprint != row.planned_fingerprint:
-            outcomes.append((row.row_no, "stale", _stale_detail(planned, state)))
-        elif _lockout_message(group, lockout.get(row.row_group_id, (0, 0))):
-            message = _lockout_message(group, lockout[row.row_group_id])
-            outcomes.append((row.row_no, "blocked", f"refused: {message}"))
-        elif row.action == "deactivate":
-            to_deactivate[row.membership_id] = (row.row_no, row)
-        else:
-            to_read_only[row.membership_id] = (row.row_no, row)
-
-    reasons = {
-        mid: (ctx.planned[no].reason if no in ctx.planned else None)
-        for mid, (no, _) in to_deactivate.items()
+    # (open sessions, reason) -> [(membership_id, row_no, pending items)]: the members
+    # that share an audit event text and a ledger message are written together
+    deactivate: dict[tuple[int, str | None], list] = defaultdict(list)
+    read_only: dict[str | None, list] = defaultdict(list)
+    guard: set[str] = set()  # groups where a Full Access member or an owner changes
+    refused = {
+        group_id: _lockout_message(names.get(group_id, group_id), lockout.get(group_id, (0, 0)))
+        for group_id in group_ids
     }
-    deactivated = _deactivate(conn, reasons, actor_id=ctx.actor_id, at=at)
-    revoked = _revoke_sessions(conn, deactivated, at=at)
-    made_read_only = _make_read_only(conn, list(to_read_only))
-    changed = sorted(deactivated | made_read_only)
-    resolved: dict[int, list[str]] = defaultdict(list)
-    if ctx.resolve_checklist and changed:
-        done = resolve_items(conn, changed, "all", actor_id=ctx.actor_id, at=at, run_id=ctx.run_id)
-        for item in done:
-            resolved[item["membership_id"]].append(item["item"])
-    if changed:
-        touched = {row.row_group_id for _, row in (*to_deactivate.values(), *to_read_only.values())}
-        for group_id, counts in _lockout(conn, touched).items():
-            locked = _lockout_message(names.get(group_id, group_id), counts)
-            if locked:  # defensive: R3 keeps this from happening; roll the batch back
-                raise WouldLockOutGroup(f"refused: {locked}")
-
-    events = []
-    # one audit row per changed membership; the JSON parts repeat, so they are built once
-    template = event_row(
-        at=at,
-        actor_id=ctx.actor_id,
-        group_id="",
-        user_id="",
-        action=Action.DEACTIVATED,
-        before={"status": "active"},
-        run_id=ctx.run_id,
-    )
-    for mid, (number, row) in to_deactivate.items():
-        if mid not in deactivated:
+    for row in rows:
+        # unpacked by position (the order _batch_rows selects in): this loop runs once
+        # per member of the run
+        (number, _, group_id, _, email, action, planned_fingerprint, membership_id, _, _) = row[:10]
+        (status, access_level, is_read_only, owner, sessions, *flags) = row[10:]
+        if membership_id is None:
+            group = names.get(group_id, group_id)
+            outcomes.append((number, "stale", f"{email} is not a member of {group}"))
+            continue
+        if group_id not in ok:
+            lack = lacks.get(group_id, "is not a member of the group")
+            outcomes.append((number, "blocked", f"not authorised at apply time: the actor {lack}"))
+            continue
+        if action == "deactivate" and status == "inactive":
             outcomes.append((number, "unchanged", "already inactive"))
             continue
-        n = revoked.get((row.group_id, row.user_id), 0)
-        events.append(
-            {
-                **template,
-                "group_id": row.group_id,
-                "user_id": row.user_id,
-                "after": _deactivated_after(n),
-                "reason": reasons.get(mid),
-            }
-        )
-        outcomes.append((number, "deactivated", _done_message(n, resolved.get(mid))))
-    template = event_row(
-        at=at,
-        actor_id=ctx.actor_id,
-        group_id="",
-        user_id="",
-        action=Action.ACCESS_CHANGED,
-        before={"read_only": False},
-        after={"read_only": True},
-        run_id=ctx.run_id,
-    )
-    for mid, (number, row) in to_read_only.items():
-        if mid not in made_read_only:
+        if action == "read_only" and status == "active" and is_read_only:
             outcomes.append((number, "unchanged", "already read-only"))
             continue
-        planned = ctx.planned.get(number)
-        events.append(
-            {
-                **template,
-                "group_id": row.group_id,
-                "user_id": row.user_id,
-                "reason": planned.reason if planned is not None else None,
-            }
+        pending = _pending_items(tuple(map(bool, flags)))
+        sessions = int(sessions or 0)
+        fingerprint = _fingerprint(
+            status, access_level, bool(is_read_only), bool(owner), sessions, pending
         )
-        outcomes.append((number, "read_only", _done_message(None, resolved.get(mid))))
-    record_many(conn, events)
+        planned = ctx.planned.get(number)
+        if fingerprint != planned_fingerprint:
+            outcomes.append((number, "stale", _stale_detail(planned, _State.of(row))))
+            continue
+        if refused.get(group_id):
+            outcomes.append((number, "blocked", f"refused: {refused[group_id]}"))
+            continue
+        if owner or access_level == s.FULL:
+            guard.add(group_id)
+        reason = planned.reason if planned is not None else None
+        if action == "deactivate":
+            deactivate[(sessions, reason)].append((membership_id, number, pending))
+        else:
+            read_only[reason].append((membership_id, number, pending))
+
+    by_reason: dict[str | None, list[int]] = defaultdict(list)
+    for (_, reason), members in deactivate.items():
+        by_reason[reason].extend(mid for mid, _, _ in members)
+    for reason, ids in by_reason.items():
+        _deactivate(conn, ids, reason, actor_id=ctx.actor_id, at=at)
+    deactivated = [mid for ids in by_reason.values() for mid in ids]
+    made_read_only = [mid for members in read_only.values() for mid, _, _ in members]
+    _revoke_sessions(conn, deactivated, at=at)
+    _make_read_only(conn, made_read_only)
+    changed = deactivated + made_read_only
+    if ctx.resolve_checklist and changed:
+        resolve_items(
+            conn, changed, "all", actor_id=ctx.actor_id, at=at, run_id=ctx.run_id, report=False
+        )
+    if guard:  # R3 keeps Full Access members and owners out of a plan; should one slip
+        for group_id, counts in _lockout(conn, guard).items():  # in, roll the batch back
+            locked = _lockout_message(names.get(group_id, group_id), counts)
+            if locked:
+                raise WouldLockOutGroup(f"refused: {locked}")
+
+    resolving = ctx.resolve_checklist
+    for (sessions, reason), members in deactivate.items():
+        record_for_members(
+            conn,
+            [mid for mid, _, _ in members],
+            at=at,
+            actor_id=ctx.actor_id,
+            action=Action.DEACTIVATED,
+            before={"status": "active"},
+            after={"status": "inactive", "sessions_revoked": sessions},
+            reason=reason,
+            run_id=ctx.run_id,
+        )
+        for _, number, pending in members:
+            outcomes.append(
+                (number, "deactivated", _done_message(sessions, pending if resolving else None))
+            )
+    for reason, members in read_only.items():
+        record_for_members(
+            conn,
+            [mid for mid, _, _ in members],
+            at=at,
+            actor_id=ctx.actor_id,
+            action=Action.ACCESS_CHANGED,
+            before={"read_only": False},
+            after={"read_only": True},
+            reason=reason,
+            run_id=ctx.run_id,
+        )
+        for _, number, pending in members:
+            outcomes.append(
+                (number, "read_only", _done_message(None, pending if resolving else None))
+            )
     return outcomes
 
 
@@ -1426,7 +1519,8 @@ def _deactivated_after(sessions: int) -> str:
     )["after"]
 
 
-def _done_message(sessions: int | None, items: list[str] | None) -> str:
+@functools.lru_cache(maxsize=1024)
+def _done_message(sessions: int | None, items: tuple[str, ...] | None) -> str:
     parts = []
     if sessions is not None:
         parts.append(f"signed out of {_plural(sessions, 'session')}")
@@ -1444,72 +1538,62 @@ def _status_is(status: str):
     return (_m.status + "") == status
 
 
+class _ChangedUnderneath(OpskitError):
+    """A conditional update changed fewer rows than the locked read promised."""
+
+
+def _expect(result, count: int, what: str) -> None:
+    if result.rowcount != count:
+        raise _ChangedUnderneath(
+            f"{what}: {result.rowcount} of {count} members changed; the batch is rolled back"
+        )
+
+
 def _deactivate(
-    conn: Connection, reasons: Mapping[int, str | None], *, actor_id: str, at: datetime
-) -> set[int]:
-    """Set-based and conditional: only memberships still active change (R6)."""
-    by_reason: dict[str | None, list[int]] = defaultdict(list)
-    for mid, reason in reasons.items():
-        by_reason[reason].append(mid)
-    changed: set[int] = set()
-    for reason, ids in by_reason.items():
-        for chunk in _chunks(sorted(ids)):
-            changed.update(
-                conn.execute(
-                    update(s.memberships)
-                    .where(_m.membership_id.in_(chunk), _status_is("active"))
-                    .values(
-                        status="inactive",
-                        status_changed_at=at,
-                        status_changed_by=actor_id,
-                        status_reason=reason,
-                    )
-                    .returning(_m.membership_id)
-                ).scalars()
-            )
-    return changed
-
-
-def _revoke_sessions(
-    conn: Connection, membership_ids: set[int], *, at: datetime
-) -> dict[tuple[str, str], int]:
-    """Sign the deactivated members out on every device (R5); counts per member."""
-    c = s.sessions.c
-    revoked: Counter = Counter()
-    for chunk in _chunks(sorted(membership_ids)):
-        open_ones = (
-            select(c.session_id)
-            .select_from(s.memberships)
-            .join(s.sessions, and_(c.group_id == _m.group_id, c.user_id == _m.user_id))
-            .where(_m.membership_id.in_(chunk), c.revoked_at.is_(None))
-        )
+    conn: Connection, membership_ids: list[int], reason: str | None, *, actor_id: str, at
+) -> None:
+    """Set-based and conditional: only memberships still active change (R6). Under the
+    batch's locks every one of them is; anything else rolls the batch back."""
+    if membership_ids:
         result = conn.execute(
-            update(s.sessions)
-            .where(c.session_id.in_(open_ones), c.revoked_at.is_(None))
-            .values(revoked_at=at)
-            .returning(c.group_id, c.user_id)
+            update(s.memberships)
+            .where(in_values(conn, _m.membership_id, membership_ids), _status_is("active"))
+            .values(
+                status="inactive",
+                status_changed_at=at,
+                status_changed_by=actor_id,
+                status_reason=reason,
+            )
         )
-        revoked.update((g, u) for g, u in result)
-    return dict(revoked)
+        _expect(result, len(membership_ids), "deactivation")
 
 
-def _make_read_only(conn: Connection, membership_ids: list[int]) -> set[int]:
-    changed: set[int] = set()
-    for chunk in _chunks(sorted(membership_ids)):
-        changed.update(
+def _revoke_sessions(conn: Connection, membership_ids: list[int], *, at: datetime) -> None:
+    """Sign the deactivated members out on every device (R5)."""
+    if membership_ids:
+        c = s.sessions.c
+        with members_table(conn, membership_ids, name="signed_out") as members:
+            of_members = select(members.c.group_id, members.c.user_id)
             conn.execute(
-                update(s.memberships)
-                .where(
-                    _m.membership_id.in_(chunk),
-                    _status_is("active"),
-                    _m.read_only.is_(False),
-                    _m.access_level != s.FULL,
-                )
-                .values(read_only=True)
-                .returning(_m.membership_id)
-            ).scalars()
+                update(s.sessions)
+                .where(tuple_(c.group_id, c.user_id).in_(of_members), c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+
+
+def _make_read_only(conn: Connection, membership_ids: list[int]) -> None:
+    if membership_ids:
+        result = conn.execute(
+            update(s.memberships)
+            .where(
+                in_values(conn, _m.membership_id, membership_ids),
+                _status_is("active"),
+                _m.read_only.is_(False),
+                _m.access_level != s.FULL,
+            )
+            .values(read_only=True)
         )
-    return changed
+        _expect(result, len(membership_ids), "read-only")
 
 
 # ------------------------------------------------------------------------------ resuming

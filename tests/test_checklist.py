@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime
 
@@ -387,7 +388,16 @@ def test_resolving_snapshots_the_settings_before_changing_them(db, clinic):
         "credits_auto_top_up",
         None,
     )
-    assert '"before": {"auto_top_up": true}' in snap.data
+    assert json.loads(snap.data) == {
+        "rows": [
+            {
+                "key": {"credit_setting_id": 2},
+                "label": "credits_auto_top_up",
+                "before": {"auto_top_up": True},
+                "after": {"auto_top_up": False},
+            }
+        ]
+    }
 
 
 def test_resolve_all_never_grants_the_data_export(db, clinic):
