@@ -439,40 +439,73 @@ def end_state(url: str) -> dict[str, int]:
 # ------------------------------------------------------------------------------- driving
 
 
-def measure(backend: Backend, members: int, seed: int, sample: int, naive_too: bool) -> dict:
-    """Every figure for one database size; each step timed in its own process."""
-    figures: dict[str, Any] = {"members": members, "backend": backend.name}
-    base = backend.base(members, seed)
-    targets = pick_targets(base, members // 2, seed)
-    figures["offboarded"] = len(targets)
-    work = backend.workdir
-    source = write_csv(targets, work / f"targets-{members}.csv")
-    plan_path = work / f"plan-{members}.json"
-    ids_path = work / f"ids-{members}.txt"
-    ids_path.write_text("\n".join(str(t[0]) for t in targets))
-    try:
-        ours = backend.copy(base, "apply")
-        figures["plan"] = _child("plan", ours, str(source), str(plan_path))
-        figures["apply"] = _child("apply", ours, str(plan_path))
-        bare = backend.copy(base, "floor")
-        figures["floor"] = _child("floor", bare, str(ids_path))
+class Size:
+    """One database size: its base, targets and plan, and the runs measured on it."""
+
+    def __init__(self, backend: Backend, members: int, seed: int) -> None:
+        self.backend, self.members, self.seed = backend, members, seed
+        self.base = backend.base(members, seed)
+        self.targets = pick_targets(self.base, members // 2, seed)
+        work = backend.workdir
+        self.source = write_csv(self.targets, work / f"targets-{members}.csv")
+        self.plan_path = work / f"plan-{members}.json"
+        self.ids_path = work / f"ids-{members}.txt"
+        self.ids_path.write_text("\n".join(str(t[0]) for t in self.targets))
+        self.figures: dict[str, Any] = {
+            "members": members,
+            "backend": backend.name,
+            "offboarded": len(self.targets),
+        }
+        self.applies: list[dict[str, Any]] = []
+        self.floors: list[dict[str, Any]] = []
+
+    def plan(self) -> None:
+        planned_on = self.backend.copy(self.base, "plan")
+        self.figures["plan"] = _child("plan", planned_on, str(self.source), str(self.plan_path))
+        self.backend.cleanup()
+
+    def pair(self) -> None:
+        """Apply and the floor once each, each on a fresh copy of the base."""
+        self.backend.cleanup()
+        ours = self.backend.copy(self.base, "apply")
+        self.applies.append(_child("apply", ours, str(self.plan_path)))
+        bare = self.backend.copy(self.base, "floor")
+        self.floors.append(_child("floor", bare, str(self.ids_path)))
         ours_state, floor_state = end_state(ours), end_state(bare)
-        figures["end_state_differences"] = {
+        self.figures["end_state_differences"] = {
             k: (ours_state[k], floor_state[k])
             for k in ours_state
             if ours_state[k] != floor_state[k]
         }
+
+    def finish(self, sample: int, naive_too: bool) -> dict[str, Any]:
+        """Medians and the naive loop (the end states were compared after each pair)."""
+        f = self.figures
+        f["apply"], f["floor"] = _median_run(self.applies), _median_run(self.floors)
+        ratios = sorted(
+            a["seconds"] / b["seconds"] for a, b in zip(self.applies, self.floors, strict=True)
+        )
+        f["pair_ratio"] = ratios[(len(ratios) - 1) // 2]
         if naive_too:
-            loop = backend.copy(base, "naive")
-            chosen = random.Random(seed + 1).sample(targets, min(sample, len(targets)))
-            sample_path = work / f"naive-{members}.csv"
+            loop = self.backend.copy(self.base, "naive")
+            chosen = random.Random(self.seed + 1).sample(
+                self.targets, min(sample, len(self.targets))
+            )
+            sample_path = self.backend.workdir / f"naive-{self.members}.csv"
             sample_path.write_text("\n".join(f"{g},{e}" for _, g, e in chosen))
-            figures["naive"] = _child("naive", loop, str(sample_path))
-    finally:
-        backend.cleanup()
-        for path in (plan_path, ids_path):
+            f["naive"] = _child("naive", loop, str(sample_path))
+        self.backend.cleanup()
+        for path in (self.plan_path, self.ids_path):
             path.unlink(missing_ok=True)
-    return figures
+        return f
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall-clock time (its CPU seconds and memory with it)."""
+    ordered = sorted(runs, key=lambda m: m["seconds"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["all_seconds"] = [round(m["seconds"], 2) for m in runs]
+    return chosen
 
 
 def run(
@@ -483,16 +516,37 @@ def run(
     pg: str | None = None,
     sample: int = 200,
     workdir: str | None = None,
+    repeat: int = 3,
 ) -> list[dict[str, Any]]:
-    """Measure at ``members/10`` and ``members`` (and 1,000,000 with ``large``)."""
+    """Measure at ``members/10`` and ``members`` (and 1,000,000 with ``large``).
+
+    The two sizes are measured in rounds: each round applies and runs the floor once
+    on each size, so that a slow spell of the machine (its speed varies by half over
+    minutes here) hits apply and floor, and both sizes, alike. Medians of ``repeat``
+    rounds are reported, with every run's seconds. 1,000,000 runs once after them: its
+    figure is memory."""
     folder = Path(workdir or Path(tempfile.gettempdir()) / "opskit-bench")
     folder.mkdir(parents=True, exist_ok=True)
     backend = Backend(folder, pg)
-    sizes = [members // 10, members] + ([1_000_000] if large and members < 1_000_000 else [])
-    results = []
-    for size in sizes:
-        results.append(measure(backend, size, seed, sample, naive_too=size == members))
-        report(results[-1], results[-2] if len(results) > 1 else None)
+    try:
+        sizes = [Size(backend, members // 10, seed), Size(backend, members, seed)]
+        for size in sizes:
+            size.plan()
+        for _ in range(max(repeat, 1)):
+            for size in sizes:
+                size.pair()
+        results = []
+        for size in sizes:
+            results.append(size.finish(sample, naive_too=size.members == members))
+            report(results[-1], results[-2] if len(results) > 1 else None)
+        if large and members < 1_000_000:
+            big = Size(backend, 1_000_000, seed)
+            big.plan()
+            big.pair()
+            results.append(big.finish(sample, naive_too=False))
+            report(results[-1], None)
+    finally:
+        backend.cleanup()
     return results
 
 
@@ -526,6 +580,12 @@ def report(f: dict[str, Any], small: dict[str, Any] | None = None) -> None:
         f"apply/floor {_ratio(apply, bottom, 'seconds'):.2f}x wall, "
         f"{_ratio(apply, bottom, 'cpu'):.2f}x CPU (target <= {TARGETS['apply_vs_floor']:g}x)",
     )
+    if len(apply.get("all_seconds", [])) > 1:
+        print(
+            f"  {len(apply['all_seconds'])} runs each, medians above: apply "
+            f"{apply['all_seconds']} s, floor {bottom['all_seconds']} s; "
+            f"median of the pairs' ratios {f['pair_ratio']:.2f}x"
+        )
     if "naive" in f:
         k = f["naive"]["detail"]["members"]
         line(
@@ -562,6 +622,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg", metavar="URL", help="PostgreSQL server instead of SQLite")
     parser.add_argument("--sample", type=int, default=200, help="naive loop sample size")
     parser.add_argument("--workdir", help="where databases are built and cached")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="apply and floor this many times each (medians)"
+    )
     options = parser.parse_args(argv)
     run(
         members=options.members,
@@ -570,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         pg=options.pg,
         sample=options.sample,
         workdir=options.workdir,
+        repeat=options.repeat,
     )
     return 0
 

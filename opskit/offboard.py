@@ -305,11 +305,10 @@ class Plan:
         out.write(head[:-1] + ', "rows": [\n')
         values = operator.attrgetter(*PLAN_COLUMNS)  # a tuple; checklist, a tuple, is a list
         encode = _COMPACT.encode
-        lines = (
-            encode(list(map(values, self.rows[start : start + 1000])))
-            for start in range(0, len(self.rows), 1000)
-        )
-        out.write(",\n".join(lines))
+        for start in range(0, len(self.rows), 1000):
+            if start:
+                out.write(",\n")
+            out.write(encode(list(map(values, self.rows[start : start + 1000]))))
         out.write("\n]}\n" if self.rows else "]}\n")
         return out.getvalue()
 

@@ -270,5 +270,4 @@ offboard_run_rows = Table(
     Column("message", Text, nullable=True),
     Column("fingerprint", String(64), nullable=True),
     Column("done_at", DateTime, nullable=True),
-    Index("ix_offboard_run_rows_pending", "run_id", "result"),
 )

@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..offboard import (
+    BATCH_SIZE,
     PLAN_COLUMNS,
     RUN_COLUMNS,
     RUN_ROW_COLUMNS,
@@ -107,7 +108,7 @@ def plan_cmd(csv_file, actor, group, out, action, reason, db_url, fmt):
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=2000,
+    default=BATCH_SIZE,
     show_default=True,
     help="Rows per transaction.",
 )
