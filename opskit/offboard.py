@@ -475,9 +475,10 @@ def _chunks(values: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
 # ------------------------------------------------------------------ the member's state
 
 
-def _state_columns(m, at: datetime, *, appointments: bool = True) -> list:
+def _state_columns(m, at: datetime, *, appointments: bool = True, packed: bool = False) -> list:
     """What a plan row shows and fingerprints about the membership row ``m`` (apply
-    leaves out the future appointments: they are shown, not fingerprinted)."""
+    leaves out the future appointments: they are shown, not fingerprinted, and takes
+    the pending items ``packed`` into one bit mask, ``pending_mask``)."""
     c = s.sessions.c
     open_sessions = (
         select(func.count())
@@ -495,12 +496,26 @@ def _state_columns(m, at: datetime, *, appointments: bool = True) -> list:
         m.c.account_owner,
         open_sessions.label("open_sessions"),
         *([future_appointments_count(m, at).label("future_appointments")] if appointments else []),
-        *[cond.label(f"pending_{item}") for item, cond in pending_conditions(m).items()],
+        *(
+            [
+                sum(
+                    case((cond, 1 << bit), else_=0)
+                    for bit, cond in enumerate(pending_conditions(m).values())
+                ).label("pending_mask")
+            ]
+            if packed
+            else [cond.label(f"pending_{item}") for item, cond in pending_conditions(m).items()]
+        ),
     ]
 
 
 _PENDING_ITEMS = tuple(pending_conditions().keys())
 _PENDING_LABELS = tuple(f"pending_{item}" for item in _PENDING_ITEMS)
+# pending_mask -> the pending items (bit i: _PENDING_ITEMS[i])
+_PENDING_BY_MASK = tuple(
+    tuple(item for bit, item in enumerate(_PENDING_ITEMS) if mask >> bit & 1)
+    for mask in range(1 << len(_PENDING_ITEMS))
+)
 
 
 @functools.lru_cache(maxsize=64)
@@ -531,7 +546,11 @@ class _State:
             account_owner=bool(row.account_owner),
             open_sessions=int(row.open_sessions or 0),
             future_appointments=int(mapping.get("future_appointments") or 0),
-            pending=_pending_items(tuple(bool(mapping[k]) for k in _PENDING_LABELS)),
+            pending=(
+                _PENDING_BY_MASK[int(mapping["pending_mask"])]
+                if "pending_mask" in mapping
+                else _pending_items(tuple(bool(mapping[k]) for k in _PENDING_LABELS))
+            ),
         )
 
     @property
@@ -1334,7 +1353,7 @@ def _batch_rows(conn: Connection, run_id: str, numbers: Sequence[int], at: datet
             _rr.email,
             _rr.action,
             _rr.fingerprint.label("planned_fingerprint"),
-            *_state_columns(m, at, appointments=False),
+            *_state_columns(m, at, appointments=False, packed=True),
         )
         .select_from(s.offboard_run_rows)
         .outerjoin(m, and_(_m.group_id == _rr.group_id, _m.user_id == _rr.user_id))
@@ -1414,7 +1433,7 @@ def _apply_batch(
         # unpacked by position (the order _batch_rows selects in): this loop runs once
         # per member of the run
         (number, _, group_id, _, email, action, planned_fingerprint, membership_id, _, _) = row[:10]
-        (status, access_level, is_read_only, owner, sessions, *flags) = row[10:]
+        (status, access_level, is_read_only, owner, sessions, mask) = row[10:]
         if membership_id is None:
             group = names.get(group_id, group_id)
             outcomes.append((number, "stale", f"{email} is not a member of {group}"))
@@ -1429,7 +1448,7 @@ def _apply_batch(
         if action == "read_only" and status == "active" and is_read_only:
             outcomes.append((number, "unchanged", "already read-only"))
             continue
-        pending = _pending_items(tuple(map(bool, flags)))
+        pending = _PENDING_BY_MASK[mask]
         sessions = int(sessions or 0)
         fingerprint = _fingerprint(
             status, access_level, bool(is_read_only), bool(owner), sessions, pending
