@@ -593,7 +593,7 @@ def _states(conn: Connection, membership_ids: Sequence[int], at: datetime) -> di
     m = s.memberships
     found: dict[int, _State] = {}
     for chunk in _chunks(sorted(membership_ids)):
-        query = select(*_state_columns(m, at)).where(_m.membership_id.in_(chunk))
+        query = select(*_state_columns(m, at)).where(in_values(conn, _m.membership_id, chunk))
         for row in conn.execute(query):
             found[row.membership_id] = _State.of(row)
     return found
@@ -834,7 +834,7 @@ class _Planner:
     def _users(self, keys: set[str]) -> dict[str, Any]:
         found = {}
         for chunk in _chunks(sorted(keys)):
-            query = select(s.users).where(s.users.c.email_key.in_(chunk))
+            query = select(s.users).where(in_values(self.conn, s.users.c.email_key, chunk))
             for user in self.conn.execute(query):
                 found[user.email_key] = user
         return found
@@ -842,7 +842,9 @@ class _Planner:
     def _groups(self, refs: set[str]) -> None:
         g = s.groups.c
         for chunk in _chunks(sorted(refs)):
-            query = select(s.groups).where(g.group_id.in_(chunk) | g.name.in_(chunk))
+            query = select(s.groups).where(
+                in_values(self.conn, g.group_id, chunk) | in_values(self.conn, g.name, chunk)
+            )
             for grp in self.conn.execute(query):
                 self.groups.setdefault(grp.name, grp)
                 self.groups[grp.group_id] = grp  # an id wins over another group's name
@@ -850,7 +852,7 @@ class _Planner:
     def _group_names(self, group_ids: set[str]) -> None:
         for chunk in _chunks(sorted(group_ids)):
             query = select(s.groups.c.group_id, s.groups.c.name).where(
-                s.groups.c.group_id.in_(chunk)
+                in_values(self.conn, s.groups.c.group_id, chunk)
             )
             self.names.update({gid: sys.intern(name) for gid, name in self.conn.execute(query)})
 
@@ -858,7 +860,8 @@ class _Planner:
         found: dict[str, list] = defaultdict(list)
         columns = (_m.membership_id, _m.group_id, _m.user_id, _m.status)
         for chunk in _chunks(sorted(user_ids)):
-            for member in self.conn.execute(select(*columns).where(_m.user_id.in_(chunk))):
+            query = select(*columns).where(in_values(self.conn, _m.user_id, chunk))
+            for member in self.conn.execute(query):
                 found[member.user_id].append(member)
         return found
 
