@@ -331,6 +331,10 @@ class Plan:
                 if not isinstance(row, PlanRow):
                     raise BadInput("the run's stored plan is damaged", file=name)
                 rows.append(row)
+        return cls._from_header(header, rows, name)
+
+    @classmethod
+    def _from_header(cls, header: Mapping[str, Any], rows: list[PlanRow], name: str) -> Plan:
         return cls(
             actor=str(header["actor"]),
             actor_id=str(header.get("actor_id") or ""),
@@ -394,14 +398,7 @@ class Plan:
             if row.row in seen:
                 raise BadInput(f"row number {row.row} appears twice", file=name, column=where)
             seen.add(row.row)
-        return cls(
-            actor=str(document["actor"]),
-            actor_id=str(document.get("actor_id") or ""),
-            created_at=str(document.get("created_at") or ""),
-            source=str(document.get("source") or name),
-            options=dict(document.get("options") or {}),
-            rows=rows,
-        )
+        return cls._from_header(document, rows, name)
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
@@ -1525,19 +1522,6 @@ def _apply_batch(
                 (number, "read_only", _done_message(None, pending if resolving else None))
             )
     return outcomes
-
-
-@functools.lru_cache(maxsize=256)
-def _deactivated_after(sessions: int) -> str:
-    """The audit ``after`` of a deactivation, as ``audit.event_row`` writes it."""
-    return event_row(
-        at=datetime.min,
-        actor_id="",
-        group_id="",
-        user_id="",
-        action=Action.DEACTIVATED,
-        after={"status": "inactive", "sessions_revoked": sessions},
-    )["after"]
 
 
 @functools.lru_cache(maxsize=1024)
