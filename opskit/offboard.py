@@ -1242,6 +1242,7 @@ def _drive(
             .where(_runs.run_id == run_id, _runs.state == "running")
             .values(state="done", finished_at=now())
         )
+    db.checkpoint()
 
 
 def _mark_interrupted(db: Database, run_id: str) -> None:
@@ -1752,6 +1753,7 @@ def undo_run(db: Database, run_id: str, *, actor: str, progress: bool | None = T
             .where(_runs.run_id == run_id, _runs.state != "undone")
             .values(state="undone", undone_at=now())
         )
+    db.checkpoint()
     return UndoResult(run=run_id, state="undone", rows=rows)
 
 

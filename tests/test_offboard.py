@@ -9,6 +9,7 @@ Access; rita is read-only.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -17,9 +18,12 @@ from sqlalchemy import func, select, update
 from opskit import offboard as ob
 from opskit import schema as s
 from opskit.audit import audit_events
+from opskit.db import connect
 from opskit.errors import BadInput, NotAuthorized, Refused, UnknownUser
 from opskit.lifecycle import change_access, deactivate, reactivate, sign_in
 from opskit.offboard import Plan, apply_plan, plan_offboarding, resume_run, undo_run
+
+from .scenarios import build_clinic
 
 
 def targets(*rows):
@@ -553,6 +557,31 @@ def test_status_lists_every_run_with_its_state(db, clinic):
     ]
     assert first.run == "ob-20260701-090000-1" and second.run == "ob-20260701-090000-2"
     assert runs[1]["deactivated"] == 1 and runs[1]["rows"] == 1
+
+
+def test_a_finished_run_on_sqlite_is_in_the_database_file_not_only_its_log(
+    tmp_path, sqlite_template, frozen_now
+):
+    # opskit lets SQLite's write-ahead log grow during a run (db.WAL_CHECKPOINT_PAGES)
+    # and copies it into the database file when the run ends: a copy of the file
+    # alone, as a backup tool that ignores the -wal file makes, holds the run
+    path = tmp_path / "opskit.db"
+    shutil.copy(sqlite_template, path)
+    db = connect(f"sqlite:///{path}")
+    clinic = build_clinic(db)
+    run = apply_plan(db, plan_of(db, clinic, clinic.mia), resolve_checklist=True, progress=False)
+    copy_url = f"sqlite:///{shutil.copy(path, tmp_path / 'copy.db')}"
+    copy = connect(copy_url)
+    assert [r["result"] for r in ob.run_rows(copy, run.run)] == ["deactivated", "deactivated"]
+    assert member(copy, "g-summit", "mia").status == "inactive"
+    copy.dispose()
+    undo_run(db, run.run, actor=clinic.ops, progress=False)
+    shutil.copy(path, tmp_path / "copy.db")
+    copy = connect(copy_url)
+    assert member(copy, "g-summit", "mia").status == "active"
+    assert ob.run_summary(copy, run.run).state == "undone"
+    copy.dispose()
+    db.dispose()
 
 
 # ------------------------------------------------------------------------------- undo
