@@ -1478,11 +1478,25 @@ def _apply_batch(
     made_read_only = [mid for members in read_only.values() for mid, _, _ in members]
     _revoke_sessions(conn, deactivated, at=at)
     _make_read_only(conn, made_read_only)
-    changed = deactivated + made_read_only
-    if ctx.resolve_checklist and changed:
-        resolve_items(
-            conn, changed, "all", actor_id=ctx.actor_id, at=at, run_id=ctx.run_id, report=False
-        )
+    if ctx.resolve_checklist:
+        # each item for the members the locked read found it pending for: the others
+        # have nothing to snapshot or change, so no statement need look at them
+        pending_for: dict[str, list[int]] = defaultdict(list)
+        for members in (*deactivate.values(), *read_only.values()):
+            for mid, _, pending in members:
+                for item in pending:
+                    pending_for[item].append(mid)
+        for item in _PENDING_ITEMS:
+            if pending_for[item]:
+                resolve_items(
+                    conn,
+                    pending_for[item],
+                    [item],
+                    actor_id=ctx.actor_id,
+                    at=at,
+                    run_id=ctx.run_id,
+                    report=False,
+                )
     if guard:  # R3 keeps Full Access members and owners out of a plan; should one slip
         for group_id, counts in _lockout(conn, guard).items():  # in, roll the batch back
             locked = _lockout_message(names.get(group_id, group_id), counts)

@@ -452,15 +452,15 @@ def test_batches_cover_every_row_once(db, clinic):
 
 
 def test_a_row_that_fails_is_recorded_failed_and_the_rest_goes_on(db, clinic, monkeypatch):
-    real = ob.resolve_items
+    real = ob._revoke_sessions
     frank = member(db, "g-harbour", "frank").membership_id
 
-    def failing(conn, ids, items, **kw):
+    def failing(conn, ids, **kw):
         if frank in ids:
             raise ob.WouldLockOutGroup("simulated failure for frank")
-        return real(conn, ids, items, **kw)
+        return real(conn, ids, **kw)
 
-    monkeypatch.setattr(ob, "resolve_items", failing)
+    monkeypatch.setattr(ob, "_revoke_sessions", failing)
     plan = plan_of(db, clinic, (clinic.peter, "g-harbour"), (clinic.frank, "g-harbour"), clinic.mia)
     run = apply_plan(db, plan, resolve_checklist=True, progress=False)
     rows = {(r["email"], r["group_id"]): r for r in ob.run_rows(db, run.run)}
