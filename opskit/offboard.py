@@ -1313,17 +1313,19 @@ def _record_results(conn: Connection, run_id: str, outcomes: list[tuple[int, str
         Column("message", _rr.message.type),
     ]
     with rows_table(conn, columns, [list(o) for o in outcomes], name="results") as done:
-
-        def of_row(column):
-            return select(column).where(done.c.row_no == _rr.row_no).scalar_subquery()
-
         conn.execute(
             update(s.offboard_run_rows)
-            # by primary key only: "result IS NULL" here lets PostgreSQL pick the
-            # pending-rows index and scan every pending row; the run's row lock makes
-            # this batch the only writer of these rows anyway
-            .where(_rr.run_id == run_id, _rr.row_no.in_(select(done.c.row_no)))
-            .values(result=of_row(done.c.result), message=of_row(done.c.message), done_at=now())
+            # UPDATE ... FROM on both backends, the ledger named by primary key: the
+            # IN makes SQLite look up the batch's rows rather than walk the whole run.
+            # Not "result IS NULL" here: it lets PostgreSQL pick the pending-rows index
+            # and scan every pending row; the run's row lock makes this batch the only
+            # writer of these rows anyway
+            .where(
+                _rr.run_id == run_id,
+                _rr.row_no.in_(select(done.c.row_no)),
+                _rr.row_no == done.c.row_no,
+            )
+            .values(result=done.c.result, message=done.c.message, done_at=now())
         )
 
 
