@@ -8,6 +8,7 @@ Access; rita is read-only.
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import subprocess
@@ -582,6 +583,24 @@ def test_a_finished_run_on_sqlite_is_in_the_database_file_not_only_its_log(
     assert ob.run_summary(copy, run.run).state == "undone"
     copy.dispose()
     db.dispose()
+
+
+def test_bulk_work_pauses_the_garbage_collector_and_gives_it_back_even_on_failure(
+    db, clinic, monkeypatch
+):
+    seen = []
+    real = ob._drive
+
+    def drive(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ob, "_drive", drive)
+    run = apply_plan(db, plan_of(db, clinic, clinic.mia), progress=False)
+    assert (seen, gc.isenabled(), run.counts["deactivated"]) == ([False], True, 2)
+    with pytest.raises(BadInput):
+        apply_plan(db, plan_of(db, clinic, clinic.peter), batch_size=0, progress=False)
+    assert gc.isenabled()
 
 
 # ------------------------------------------------------------------------------- undo
