@@ -1176,9 +1176,16 @@ def _write_ledger(
     conn: Connection, run_id: str, rows: Sequence[PlanRow], users: Mapping[str, str], at
 ) -> None:
     """One ledger row per plan row, ``result`` NULL for the rows still to apply; each
-    statement takes 20,000 rows as one JSON parameter."""
+    statement takes 20,000 rows as one JSON parameter.
+
+    Written group by group, as the batches take them (``_drive``), so that a batch's
+    results rewrite neighbouring table pages. In the order of a shuffled plan every
+    batch rewrote nearly every page of the run's ledger: 554 MB of write-ahead log for
+    100,000 members instead of 413 MB. (The sort key is the row's own group id string:
+    a million rows sort without a million key tuples.)"""
     j = SqlJson(conn.dialect.name)
-    for chunk in _chunks(rows, 20_000):
+    by_group = sorted(rows, key=lambda row: row.group_id or "")
+    for chunk in _chunks(by_group, 20_000):
         source = j.rows([_ledger_values(row, users) for row in chunk], _LEDGER_COLUMNS).subquery()
         c = source.c
         conn.execute(
