@@ -544,7 +544,7 @@ def run(
             big.plan()
             big.pair()
             results.append(big.finish(sample, naive_too=False))
-            report(results[-1], None)
+            report(results[-1], results[-2])
     finally:
         backend.cleanup()
     return results
@@ -606,7 +606,9 @@ def report(f: dict[str, Any], small: dict[str, Any] | None = None) -> None:
             f"  scaling {small['offboarded']:,} -> {n:,} members ({scale:g}x): apply takes "
             f"{_ratio(apply, small['apply'], 'seconds'):.2f}x wall, "
             f"{_ratio(apply, small['apply'], 'cpu'):.2f}x CPU "
-            f"(target <= {TARGETS['scale_10x'] * scale / 10:.1f}x)"
+            f"(target <= {TARGETS['scale_10x'] * scale / 10:.1f}x); the floor takes "
+            f"{_ratio(bottom, small['floor'], 'seconds'):.2f}x wall, "
+            f"{_ratio(bottom, small['floor'], 'cpu'):.2f}x CPU (the database's own growth)"
         )
 
 
