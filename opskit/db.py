@@ -143,29 +143,6 @@ def members_table(
     table.drop(conn)
 
 
-@contextmanager
-def rows_table(
-    conn: Connection, columns: list[Column], rows: list[list[Any]], *, name: str = "rows"
-) -> Iterator[Table]:
-    """``rows`` (lists of ints, strings and None, in ``columns`` order) as a temporary
-    table, filled in one statement per 20,000 rows from a JSON parameter, for an
-    ``UPDATE`` that takes a different value per row without a statement per row.
-    Dropped at the end of the block, like ``members_table``."""
-    from .sqljson import SqlJson
-
-    table = Table(f"opskit_{name}", MetaData(), *columns, prefixes=["TEMPORARY"])
-    table.create(conn)
-    j = SqlJson(conn.dialect.name)
-    shape = [(c.name, c.type) for c in table.c]
-    for start in range(0, len(rows), 20_000):
-        source = j.rows(rows[start : start + 20_000], shape)
-        conn.execute(insert(table).from_select([c.name for c in table.c], source))
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {table.name}")
-    yield table
-    table.drop(conn)
-
-
 class Database:
     """An opskit database: an engine plus the transactions opskit writes in."""
 

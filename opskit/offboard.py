@@ -9,13 +9,14 @@ resumable, undoable.
     appointments and a fingerprint of the member's state. Planning writes nothing.
 
 ``apply_plan`` / ``resume_run``
-    Write the run and its ledger (one row per plan row, ``result`` NULL until done) in
-    one transaction, then work through the pending rows in batches. Each batch is one
-    transaction holding the membership updates, the revoked sessions, the checklist
-    resolution and its snapshots, the audit events (with the run id) and the ledger
-    results, so a process killed at any instant leaves every member either fully
-    offboarded or untouched, and ``resume_run`` finishes the pending rows without
-    applying anything twice.
+    Write the run, which keeps the plan, and the ledger rows of the blocked rows (final
+    from the start) in one transaction, then work through the plan's other rows in
+    batches. Each batch is one transaction holding the membership updates, the revoked
+    sessions, the checklist resolution and its snapshots, the audit events (with the
+    run id) and the batch's ledger rows with their results, so a process killed at any
+    instant leaves every member either fully offboarded or untouched, and a plan row
+    without a ledger row is pending: ``resume_run`` finishes those without applying
+    anything twice.
 
 ``undo_run``
     Reactivates exactly the members the run changed (and only while their latest
@@ -77,11 +78,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
-    Integer,
     and_,
     case,
+    delete,
     func,
     insert,
     literal,
@@ -96,7 +96,7 @@ from .audit import event_row, record_for_members, record_many
 from .checklist import future_appointments_count, pending_conditions, resolve_items
 from .checklist import restore_settings as restore_checklist_settings
 from .clock import iso, now
-from .db import Database, in_values, members_table, rows_table
+from .db import Database, in_values, members_table
 from .errors import BadInput, NotAuthorized, OpskitError, Refused, WouldLockOutGroup
 from .offboard_input import ACTIONS, Target, normalise_action, read_targets
 from .rules import can_manage, email_key, find_group, find_user, lock_groups
@@ -995,6 +995,7 @@ def _summaries(conn: Connection, run_id: str | None = None) -> list[RunSummary]:
         options = json.loads(run.options or "{}")
         process = options.get("process") or {}
         tallied = counts.get(run.run_id, {})
+        rows, pending = _row_counts(options, tallied)
         summaries.append(
             RunSummary(
                 run=run.run_id,
@@ -1004,13 +1005,22 @@ def _summaries(conn: Connection, run_id: str | None = None) -> list[RunSummary]:
                 finished_at=iso(run.finished_at),
                 undone_at=iso(run.undone_at),
                 resolve_checklist=bool(options.get("resolve_checklist")),
-                rows=sum(tallied.values()),
-                pending=tallied.get(None, 0),
+                rows=rows,
+                pending=pending,
                 counts={r: tallied.get(r, 0) for r in RESULTS},
                 owner=f"pid {process.get('pid')} on {process.get('host')}" if process else None,
             )
         )
     return summaries
+
+
+def _row_counts(options: Mapping[str, Any], tallied: Mapping[str | None, int]) -> tuple[int, int]:
+    """A run's plan rows and how many of them are pending: the plan rows without a
+    ledger row, or (runs started by earlier versions) with a NULL result."""
+    if "rows" not in options:
+        return sum(tallied.values()), tallied.get(None, 0)
+    decided = sum(n for result, n in tallied.items() if result is not None)
+    return int(options["rows"]), int(options["rows"]) - decided
 
 
 def list_runs(db: Database) -> list[RunSummary]:
@@ -1028,7 +1038,8 @@ def run_summary(db: Database, run_id: str) -> RunSummary:
 
 
 def run_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
-    """The ledger of a run: one row per plan row with its ``result`` (None: pending)."""
+    """The ledger of a run: one row per plan row with its ``result`` (None: pending;
+    the pending rows come from the run's plan, which the ledger has no row for yet)."""
     query = (
         select(
             _rr.row_no.label("row"),
@@ -1047,9 +1058,42 @@ def run_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
         .order_by(_rr.row_no)
     )
     with db.read() as conn:
-        if conn.execute(select(_runs.run_id).where(_runs.run_id == run_id)).first() is None:
+        summary = _summaries(conn, run_id)
+        if not summary:
             raise UnknownRun(f"no offboarding run {run_id!r}", column="RUN")
         rows = [dict(r._mapping) for r in conn.execute(query)]
+        if summary[0].pending:
+            decided = {row["row"] for row in rows if row["result"] is not None}
+            rows = [row for row in rows if row["result"] is not None]
+            stored = conn.execute(select(_runs.plan).where(_runs.run_id == run_id)).scalar_one()
+            pending = [
+                row
+                for row in Plan.from_stored(stored, name=f"run {run_id}").rows
+                if row.row not in decided
+            ]
+            names = dict(
+                conn.execute(
+                    select(s.groups.c.group_id, s.groups.c.name).where(
+                        in_values(conn, s.groups.c.group_id, {r.group_id for r in pending} - {None})
+                    )
+                ).all()
+            )
+            rows += [
+                {
+                    "row": row.row,
+                    "group_id": row.group_id,
+                    "group": names.get(row.group_id),
+                    "user_id": row.user_id,
+                    "email": row.email,
+                    "action": row.action,
+                    "result": None,
+                    "message": None,
+                    "fingerprint": row.fingerprint,
+                    "done_at": None,
+                }
+                for row in pending
+            ]
+            rows.sort(key=lambda row: row["row"])
     for row in rows:
         row["done_at"] = iso(row["done_at"])
     return rows
@@ -1110,6 +1154,7 @@ def apply_plan(
         "source": plan.source,
         "planned_at": plan.created_at,
         "process": _this_process(),
+        "rows": len(plan.rows),
     }
     run_id = _start_run(db, plan, options)
     _drive(db, run_id, plan, options, progress)
@@ -1117,7 +1162,8 @@ def apply_plan(
 
 
 def _start_run(db: Database, plan: Plan, options: dict[str, Any]) -> str:
-    """Write the run and its whole ledger in one transaction (blocked rows are final)."""
+    """Write the run, its plan and the ledger rows of the blocked rows (final from the
+    start) in one transaction; the other rows get theirs in their batch."""
     text = plan.to_stored()
     for attempt in range(5):
         try:
@@ -1140,11 +1186,7 @@ def _start_run(db: Database, plan: Plan, options: dict[str, Any]) -> str:
                         started_at=at,
                     )
                 )
-                # hand-added rows may lack the user id the plan resolved
-                users = _user_ids(
-                    conn, {email_key(r.email) for r in plan.to_apply if not r.user_id}
-                )
-                _write_ledger(conn, run_id, plan.rows, users, at)
+                _write_ledger(conn, run_id, [(row, None) for row in plan.blocked], at)
                 return run_id
         except IntegrityError:
             if attempt == 4:
@@ -1174,42 +1216,51 @@ _LEDGER_COLUMNS = [
 
 
 def _write_ledger(
-    conn: Connection, run_id: str, rows: Sequence[PlanRow], users: Mapping[str, str], at
+    conn: Connection,
+    run_id: str,
+    rows: Sequence[tuple[PlanRow, tuple[str, str, str | None] | None]],
+    at: datetime,
 ) -> None:
-    """One ledger row per plan row, ``result`` NULL for the rows still to apply; each
-    statement takes 20,000 rows as one JSON parameter.
+    """The ledger rows of decided plan rows: each ``(plan row, (result, message, user
+    id))``, or ``(blocked plan row, None)``.
 
-    Written group by group, as the batches take them (``_drive``), so that a batch's
-    results rewrite neighbouring table pages. In the order of a shuffled plan every
-    batch rewrote nearly every page of the run's ledger: 554 MB of write-ahead log for
-    100,000 members instead of 413 MB. (The sort key is the row's own group id string:
-    a million rows sort without a million key tuples.)"""
+    A dialect switch: on SQLite the driver's ``executemany`` binds each row in C, in
+    half the time SQLite takes to unpack the same rows from JSON; on PostgreSQL the
+    rows travel as one JSON parameter per 20,000 (one round trip, not one per row)."""
+    if not rows:
+        return
+    names = ["run_id", *(name for name, _ in _LEDGER_COLUMNS), "done_at"]
+    if conn.dialect.name == "sqlite":
+        done_at = _rr.done_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)(at)
+        conn.exec_driver_sql(
+            f"INSERT INTO {s.offboard_run_rows.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' * len(names))})",
+            [(run_id, *_ledger_values(row, decided), done_at) for row, decided in rows],
+        )
+        return
     j = SqlJson(conn.dialect.name)
-    by_group = sorted(rows, key=lambda row: row.group_id or "")
-    for chunk in _chunks(by_group, 20_000):
-        source = j.rows([_ledger_values(row, users) for row in chunk], _LEDGER_COLUMNS).subquery()
+    for chunk in _chunks(rows, 20_000):
+        values = [_ledger_values(row, decided) for row, decided in chunk]
+        source = j.rows(values, _LEDGER_COLUMNS).subquery()
         c = source.c
         conn.execute(
             insert(s.offboard_run_rows).from_select(
-                ["run_id", *(name for name, _ in _LEDGER_COLUMNS), "done_at"],
+                names,
                 select(
                     literal(run_id, _rr.run_id.type),
                     *(c[name] for name, _ in _LEDGER_COLUMNS),
-                    case((c.result.is_not(None), literal(at, _rr.done_at.type))),
+                    literal(at, _rr.done_at.type),
                 ),
             )
         )
 
 
-def _ledger_values(row: PlanRow, users: Mapping[str, str]) -> list:
-    """A ledger row as ``_LEDGER_COLUMNS``: blocked rows are final from the start."""
-    user_id, result, message = row.user_id, None, None
-    if row.blocker is not None:
-        result, message = "blocked", row.message or row.blocker
-    elif not user_id:
-        user_id = users.get(email_key(row.email))
-        if user_id is None:
-            result, message = "stale", f"no user with email {row.email!r}"
+def _ledger_values(row: PlanRow, decided: tuple[str, str, str | None] | None) -> list:
+    """A ledger row as ``_LEDGER_COLUMNS``."""
+    if decided is None:  # blocked at planning
+        result, message, user_id = "blocked", row.message or row.blocker, row.user_id
+    else:
+        result, message, user_id = decided
     return [row.row, row.group_id, user_id, row.email, row.action, result, message, row.fingerprint]
 
 
@@ -1222,6 +1273,11 @@ class _Context:
     resolve_checklist: bool
     batch_size: int
     planned: dict[int, PlanRow]  # row number -> plan row (reasons, what was reviewed)
+    # row number -> the user id found for the email of a hand-added row that lacks one
+    resolved: dict[int, str] = field(default_factory=dict)
+
+    def user_id(self, number: int) -> str | None:
+        return self.planned[number].user_id or self.resolved.get(number)
 
 
 def _drive(
@@ -1230,29 +1286,26 @@ def _drive(
     """Work through the pending rows of a run, batch by batch, then mark it done."""
     from tqdm.auto import tqdm
 
-    if db.dialect == "postgresql":
-        # a fresh ledger has no statistics: without them PostgreSQL reads a batch's rows
-        # through the (run, result) index, every row of the run per batch
-        with db.begin() as conn:
-            conn.exec_driver_sql("ANALYZE offboard_run_rows")
-    with db.read() as conn:
-        actor_id = conn.execute(select(_runs.actor_id).where(_runs.run_id == run_id)).scalar_one()
-        # Batches follow (group, member) order rather than the plan's: each batch then
-        # touches neighbouring index and table pages, which is what keeps a large run
-        # linear (random order rewrites most pages of the big indexes in every batch).
-        order = list(
-            conn.execute(
-                select(_rr.row_no)
-                .where(_rr.run_id == run_id, _rr.result.is_(None))
-                .order_by(_rr.group_id, _rr.user_id, _rr.row_no)
-            ).scalars()
-        )
+    with db.begin() as conn:
+        actor_id = _lock_run(conn, run_id).actor_id
+        # Runs started by earlier versions wrote a pending row's ledger row up front
+        # with a NULL result; drop those, so every pending row is one without a row.
+        conn.execute(delete(s.offboard_run_rows).where(_rr.run_id == run_id, _rr.result.is_(None)))
+        decided = set(conn.execute(select(_rr.row_no).where(_rr.run_id == run_id)).scalars())
+    # Batches follow group order rather than the plan's: each batch then touches
+    # neighbouring index and table pages, which is what keeps a large run linear (random
+    # order rewrites most pages of the big indexes in every batch). The sort key is the
+    # row's own group id string: a million rows sort without a million key tuples.
     ctx = _Context(
         run_id=run_id,
         actor_id=actor_id,
         resolve_checklist=bool(options.get("resolve_checklist")),
         batch_size=int(options.get("batch_size") or BATCH_SIZE),
         planned={row.row: row for row in plan.rows},
+    )
+    order = sorted(
+        (row.row for row in plan.rows if row.blocker is None and row.row not in decided),
+        key=lambda number: ctx.planned[number].group_id or "",
     )
     bar = tqdm(
         total=len(order),
@@ -1303,7 +1356,7 @@ def _process(db: Database, ctx: _Context, numbers: list[int]) -> None:
         with db.begin() as conn:
             _lock_run(conn, ctx.run_id)
             outcomes = _apply_batch(conn, ctx, numbers)
-            _record_results(conn, ctx.run_id, outcomes)
+            _record_results(conn, ctx, outcomes)
     except _RECOVERABLE as error:
         if len(numbers) > 1:
             half = len(numbers) // 2
@@ -1313,14 +1366,17 @@ def _process(db: Database, ctx: _Context, numbers: list[int]) -> None:
         message = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         with db.begin() as conn:
             _lock_run(conn, ctx.run_id)
-            _record_results(conn, ctx.run_id, [(numbers[0], "failed", message[:500])])
+            if not _decided(conn, ctx.run_id, numbers):
+                _record_results(conn, ctx, [(numbers[0], "failed", message[:500])])
 
 
 def _lock_run(conn: Connection, run_id: str) -> Any:
     """Serialise the batches of one run, also across processes (FOR UPDATE on PostgreSQL,
     the write lock from BEGIN IMMEDIATE on SQLite), and beat the heart now and then."""
     run = conn.execute(
-        select(_runs.options, _runs.state).where(_runs.run_id == run_id).with_for_update()
+        select(_runs.actor_id, _runs.options, _runs.state)
+        .where(_runs.run_id == run_id)
+        .with_for_update()
     ).one()
     options = json.loads(run.options)
     process = options.get("process") or {}
@@ -1337,67 +1393,72 @@ def _lock_run(conn: Connection, run_id: str) -> Any:
     return run
 
 
-def _record_results(conn: Connection, run_id: str, outcomes: list[tuple[int, str, str]]) -> None:
-    """The ledger results of a batch, in its transaction; only rows still pending."""
-    if not outcomes:
-        return
-    columns = [
-        Column("row_no", Integer, primary_key=True),
-        Column("result", _rr.result.type),
-        Column("message", _rr.message.type),
-    ]
-    with rows_table(conn, columns, [list(o) for o in outcomes], name="results") as done:
+def _record_results(conn: Connection, ctx: _Context, outcomes: list[tuple[int, str, str]]) -> None:
+    """The ledger rows of a batch, results and all, in its transaction."""
+    _write_ledger(
+        conn,
+        ctx.run_id,
+        [
+            (ctx.planned[number], (result, message, ctx.user_id(number)))
+            for number, result, message in outcomes
+        ],
+        now(),
+    )
+
+
+def _decided(conn: Connection, run_id: str, numbers: Sequence[int]) -> set[int]:
+    """Which of these rows have their ledger row already (another process took them)."""
+    return set(
         conn.execute(
-            update(s.offboard_run_rows)
-            # UPDATE ... FROM on both backends, the ledger named by primary key: the
-            # IN makes SQLite look up the batch's rows rather than walk the whole run.
-            # Not "result IS NULL" here: it lets PostgreSQL pick the pending-rows index
-            # and scan every pending row; the run's row lock makes this batch the only
-            # writer of these rows anyway
-            .where(
-                _rr.run_id == run_id,
-                _rr.row_no.in_(select(done.c.row_no)),
-                _rr.row_no == done.c.row_no,
-            )
-            .values(result=done.c.result, message=done.c.message, done_at=now())
-        )
+            select(_rr.row_no).where(_rr.run_id == run_id, in_values(conn, _rr.row_no, numbers))
+        ).scalars()
+    )
 
 
-def _batch_rows(conn: Connection, run_id: str, numbers: Sequence[int], at: datetime) -> list:
-    """The batch's pending ledger rows joined to their memberships' current state.
+def _batch_rows(conn: Connection, ctx: _Context, numbers: Sequence[int], at: datetime) -> list:
+    """The batch's pending plan rows joined to their memberships' current state.
 
-    Rows are named by primary key and the pending ones kept here rather than in SQL,
-    for the same reason as in ``_record_results``. On PostgreSQL the memberships are
+    Rows that have their ledger row already are left out: another process decided them
+    (the run's lock lets one batch at a time in). On PostgreSQL the memberships are
     row-locked first, so nothing (a sign-in opening a session, say) changes them
     between this read and the batch's writes; on SQLite the batch's transaction holds
-    the database write lock already."""
+    the database write lock already. Hand-added plan rows may lack the user id: their
+    email finds it now."""
+    decided = _decided(conn, ctx.run_id, numbers)
+    planned = [ctx.planned[number] for number in numbers if number not in decided]
+    missing = {email_key(row.email) for row in planned if not row.user_id}
+    if missing:
+        users = _user_ids(conn, missing)
+        for row in planned:
+            if not row.user_id and email_key(row.email) in users:
+                ctx.resolved[row.row] = users[email_key(row.email)]
+    batch = (
+        SqlJson(conn.dialect.name)
+        .rows([[row.row, row.group_id, ctx.user_id(row.row)] for row in planned], _BATCH_COLUMNS)
+        .subquery("batch")
+    )
     m = s.memberships
-    in_batch = and_(_rr.run_id == run_id, in_values(conn, _rr.row_no, numbers))
     if conn.dialect.name == "postgresql":
-        members = select(_rr.group_id, _rr.user_id).where(in_batch)
         conn.execute(
             select(_m.membership_id)
-            .where(tuple_(_m.group_id, _m.user_id).in_(members))
+            .where(tuple_(_m.group_id, _m.user_id).in_(select(batch.c.group_id, batch.c.user_id)))
             .order_by(_m.membership_id)
             .with_for_update()
         ).all()
     query = (
-        select(  # _apply_batch unpacks these by position
-            _rr.row_no,
-            _rr.result.label("row_result"),
-            _rr.group_id.label("row_group_id"),
-            _rr.user_id.label("row_user_id"),
-            _rr.email,
-            _rr.action,
-            _rr.fingerprint.label("planned_fingerprint"),
-            *_state_columns(m, at, appointments=False, packed=True),
-        )
-        .select_from(s.offboard_run_rows)
-        .outerjoin(m, and_(_m.group_id == _rr.group_id, _m.user_id == _rr.user_id))
-        .where(in_batch)
-        .order_by(_rr.row_no)
+        select(batch.c.row_no, *_state_columns(m, at, appointments=False, packed=True))
+        .select_from(batch)
+        .outerjoin(m, and_(_m.group_id == batch.c.group_id, _m.user_id == batch.c.user_id))
+        .order_by(batch.c.row_no)
     )
-    return [row for row in conn.execute(query) if row.row_result is None]
+    return conn.execute(query).all()
+
+
+_BATCH_COLUMNS = [
+    ("row_no", s.offboard_run_rows.c.row_no.type),
+    ("group_id", s.offboard_run_rows.c.group_id.type),
+    ("user_id", s.offboard_run_rows.c.user_id.type),
+]
 
 
 def _stale_detail(planned: PlanRow | None, state: _State) -> str:
@@ -1432,20 +1493,9 @@ def _apply_batch(
     items pending are the items resolved.
     """
     at = now()
-    # the ledger's groups are the plan's (it was written from it): no query needed
-    planned_rows = [ctx.planned.get(number) for number in numbers]
-    if all(row is not None for row in planned_rows):
-        group_ids = {row.group_id for row in planned_rows if row.group_id}
-    else:
-        group_ids = set(
-            conn.execute(
-                select(_rr.group_id).where(
-                    _rr.run_id == ctx.run_id, in_values(conn, _rr.row_no, numbers)
-                )
-            ).scalars()
-        ) - {None}
+    group_ids = {ctx.planned[number].group_id for number in numbers} - {None}
     lock_groups(conn, group_ids)
-    rows = _batch_rows(conn, ctx.run_id, numbers, at)
+    rows = _batch_rows(conn, ctx, numbers, at)
     ok, lacks = _manageable(conn, ctx.actor_id, group_ids)
     lockout = _lockout(conn, group_ids)
     names = dict(
@@ -1469,16 +1519,22 @@ def _apply_batch(
     for row in rows:
         # unpacked by position (the order _batch_rows selects in): this loop runs once
         # per member of the run
-        (number, _, group_id, _, email, action, planned_fingerprint, membership_id, _, _) = row[:10]
-        (status, access_level, is_read_only, owner, sessions, mask) = row[10:]
+        (number, membership_id, _, _, status, access_level, is_read_only, owner) = row[:8]
+        sessions, mask = row[8:]
+        planned = ctx.planned[number]
+        group_id = planned.group_id
         if membership_id is None:
-            group = names.get(group_id, group_id)
-            outcomes.append((number, "stale", f"{email} is not a member of {group}"))
+            if ctx.user_id(number) is None:
+                message = f"no user with email {planned.email!r}"
+            else:
+                message = f"{planned.email} is not a member of {names.get(group_id, group_id)}"
+            outcomes.append((number, "stale", message))
             continue
         if group_id not in ok:
             lack = lacks.get(group_id, "is not a member of the group")
             outcomes.append((number, "blocked", f"not authorised at apply time: the actor {lack}"))
             continue
+        action = planned.action
         if action == "deactivate" and status == "inactive":
             outcomes.append((number, "unchanged", "already inactive"))
             continue
@@ -1490,8 +1546,7 @@ def _apply_batch(
         fingerprint = _fingerprint(
             status, access_level, bool(is_read_only), bool(owner), sessions, pending
         )
-        planned = ctx.planned.get(number)
-        if fingerprint != planned_fingerprint:
+        if fingerprint != planned.fingerprint:
             outcomes.append((number, "stale", _stale_detail(planned, _State.of(row))))
             continue
         if refused.get(group_id):
@@ -1499,7 +1554,7 @@ def _apply_batch(
             continue
         if owner or access_level == s.FULL:
             guard.add(group_id)
-        reason = planned.reason if planned is not None else None
+        reason = planned.reason
         if action == "deactivate":
             deactivate[(sessions, reason)].append((membership_id, number, pending))
         else:
@@ -1825,8 +1880,8 @@ def _undo_batch(
     conn: Connection, run_id: str, *, after: int, limit: int, actor_id: str, restore: bool
 ) -> tuple[list[dict[str, Any]], int]:
     m = s.memberships
-    # the next rows by primary key; the changed ones are picked here, not in SQL (see
-    # _record_results)
+    # the next rows by primary key; the changed ones are picked here, so the read is a
+    # walk along the key and nothing else
     batch = conn.execute(
         select(_rr.row_no, _rr.group_id, _rr.result)
         .where(_rr.run_id == run_id, _rr.row_no > after)

@@ -266,7 +266,9 @@ offboard_run_rows = Table(
     Column("user_id", String(64), nullable=True),
     Column("email", String(320), nullable=False),
     Column("action", String(20), nullable=True),
-    Column("result", String(20), nullable=True),  # NULL until the row's batch commits
+    # written with the row's batch; NULL only in runs started by earlier versions, which
+    # wrote every row up front
+    Column("result", String(20), nullable=True),
     Column("message", Text, nullable=True),
     Column("fingerprint", String(64), nullable=True),
     Column("done_at", DateTime, nullable=True),

@@ -56,14 +56,14 @@ def kinds(db) -> list[str]:
     return [v["kind"] for v in check_invariants(db)]
 
 
-def add_run(db, run_id: str, *, state: str = "done", rows=()) -> None:
+def add_run(db, run_id: str, *, state: str = "done", rows=(), options="{}") -> None:
     with db.begin() as conn:
         conn.execute(
             s.offboard_runs.insert().values(
                 run_id=run_id,
                 actor_id="u-ops",
                 state=state,
-                options="{}",
+                options=options,
                 plan="[]",
                 started_at=T,
                 finished_at=T if state == "done" else None,
@@ -254,6 +254,13 @@ def test_a_done_run_with_undecided_rows_is_named(db, healthy):
     add_run(db, "run-1", rows=[("frank", None)])
     [violation] = check_invariants(db)
     assert (violation["kind"], violation["run"]) == ("run_done_with_pending_rows", "run-1")
+
+
+def test_a_done_run_whose_plan_rows_lack_ledger_rows_is_named(db, healthy):
+    add_run(db, "run-1", rows=[("frank", "unchanged")], options='{"rows": 3}')
+    [violation] = check_invariants(db)
+    assert (violation["kind"], violation["run"]) == ("run_done_with_pending_rows", "run-1")
+    assert "2 of its rows were never decided" in violation["message"]
 
 
 def test_every_kind_is_documented_in_the_module():

@@ -506,6 +506,52 @@ def test_a_run_that_dies_midway_is_interrupted_and_resume_finishes_it_once(db, c
     assert len(resolved) == len({(e["group_id"], e["email"], e["item"]) for e in resolved})
 
 
+def test_an_interrupted_run_lists_its_pending_row_from_its_plan(db, clinic, monkeypatch):
+    plan = plan_of(db, clinic, clinic.peter, clinic.mia, clinic.frank, clinic.rita)
+    crash_after_batches(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        apply_plan(db, plan, batch_size=2, progress=False)
+    [run] = ob.list_runs(db)
+    rows = ob.run_rows(db, run.run)
+    assert [r["row"] for r in rows] == [r.row for r in plan.rows]
+    [pending] = [r for r in rows if r["result"] is None]
+    planned = next(r for r in plan.rows if r.row == pending["row"])
+    assert (pending["email"], pending["group"]) == (planned.email, planned.group)
+    assert run.rows == len(plan.rows) and run.pending == 1
+
+
+def test_a_run_started_by_an_earlier_version_resumes_its_null_ledger_rows(db, clinic, monkeypatch):
+    """Earlier versions wrote every ledger row up front, NULL until decided."""
+    plan = plan_of(db, clinic, clinic.peter, clinic.mia, clinic.frank, clinic.rita)
+    crash_after_batches(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        apply_plan(db, plan, batch_size=2, progress=False)
+    monkeypatch.undo()
+    [run] = ob.list_runs(db)
+    [pending] = [r for r in ob.run_rows(db, run.run) if r["result"] is None]
+    with db.begin() as conn:
+        options = json.loads(conn.execute(select(s.offboard_runs.c.options)).scalar_one())
+        del options["rows"]
+        conn.execute(update(s.offboard_runs).values(options=json.dumps(options)))
+        conn.execute(
+            s.offboard_run_rows.insert().values(
+                run_id=run.run,
+                **{
+                    k: pending[k] for k in ("group_id", "user_id", "email", "action", "fingerprint")
+                },
+                row_no=pending["row"],
+            )
+        )
+    assert (ob.run_summary(db, run.run).pending, len(ob.run_rows(db, run.run))) == (
+        1,
+        len(plan.rows),
+    )
+    done = resume_run(db, run.run, progress=False)
+    assert (done.state, done.pending, done.counts["deactivated"]) == ("done", 0, 5)
+    assert [r["result"] for r in ob.run_rows(db, run.run)].count(None) == 0
+    assert len(events(db, run=run.run, action="deactivated")) == 5
+
+
 def test_a_running_run_whose_process_is_gone_shows_as_interrupted(db, clinic):
     run = apply_plan(db, plan_of(db, clinic, clinic.frank), progress=False)
     with db.begin() as conn:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
@@ -45,18 +46,28 @@ SETTINGS = """
 """
 BEFORE = f"SELECT m.group_id, m.user_id, {SETTINGS} FROM memberships m"
 MEMBER_STATE = f"""
-SELECT r.row_no, r.group_id, r.user_id, r.result, m.status, {SETTINGS},
-       (SELECT count(*) FROM audit_events e WHERE e.group_id = r.group_id
-          AND e.user_id = r.user_id AND e.action = 'deactivated') AS deactivated_events
-FROM offboard_run_rows r
-JOIN memberships m ON m.group_id = r.group_id AND m.user_id = r.user_id
-WHERE r.run_id = :run
+SELECT m.group_id, m.user_id, m.status, {SETTINGS},
+       (SELECT count(*) FROM audit_events e WHERE e.group_id = m.group_id
+          AND e.user_id = m.user_id AND e.action = 'deactivated') AS deactivated_events
+FROM memberships m
 """
+LEDGER = "SELECT group_id, user_id, result FROM offboard_run_rows WHERE run_id = :run"
 
 
-def member_states(db, run_id):
+def member_states(db, run_id, members):
+    """The plan's members as they are now, each with its ledger result (None: the row
+    has no ledger row yet, it is pending)."""
     with db.read() as conn:
-        return conn.execute(text(MEMBER_STATE), {"run": run_id}).all()
+        results = {
+            (r.group_id, r.user_id): r.result for r in conn.execute(text(LEDGER), {"run": run_id})
+        }
+        states = [
+            SimpleNamespace(**row._mapping, result=results.get((row.group_id, row.user_id)))
+            for row in conn.execute(text(MEMBER_STATE))
+            if (row.group_id, row.user_id) in members
+        ]
+    assert len(states) == len(members)
+    return states
 
 
 def assert_all_or_nothing(states, planned):
@@ -95,6 +106,7 @@ def test_a_run_killed_midway_leaves_no_member_half_offboarded_and_resume_finishe
     )
     assert len(plan.to_apply) > 10_000
     plan_path = plan.save(tmp_path / "plan.json")
+    members = {(row.group_id, row.user_id) for row in plan.to_apply}
     with db.read() as conn:
         before = {
             (r.group_id, r.user_id): (r.open_sessions, r.pending_settings)
@@ -124,7 +136,7 @@ def test_a_run_killed_midway_leaves_no_member_half_offboarded_and_resume_finishe
         apply.wait()
     assert apply.returncode == -signal.SIGKILL
 
-    states = member_states(db, run_id)
+    states = member_states(db, run_id, members)
     pending = [s for s in states if s.result is None]
     assert pending, "the run finished before it could be killed"
     assert_all_or_nothing(states, before)
@@ -144,7 +156,7 @@ def test_a_run_killed_midway_leaves_no_member_half_offboarded_and_resume_finishe
     assert result["state"] == "done" and result["pending"] == 0
     assert result["deactivated"] == len(plan.to_apply)
 
-    final = member_states(db, run_id)
+    final = member_states(db, run_id, members)
     assert all(s.result == "deactivated" for s in final)
     assert_all_or_nothing(final, before)
     with db.read() as conn:

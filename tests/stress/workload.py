@@ -40,7 +40,7 @@ from opskit.db import Database, connect
 from opskit.errors import OpskitError
 from opskit.invariants import check_invariants
 from opskit.lifecycle import change_access, deactivate, reactivate, sign_in
-from opskit.offboard import apply_plan, plan_offboarding, undo_run
+from opskit.offboard import apply_plan, plan_offboarding, run_summary, undo_run
 
 OPSKIT = str(Path(sys.executable).with_name("opskit"))
 DOMAIN = "stress.test"
@@ -618,11 +618,7 @@ class CrashReport:
 
 
 def pending_rows(db: Database, run: str) -> int:
-    r = s.offboard_run_rows.c
-    with db.read() as conn:
-        return conn.execute(
-            sa.select(sa.func.count()).where(r.run_id == run, r.result.is_(None))
-        ).scalar_one()
+    return run_summary(db, run).pending
 
 
 def results_of(db: Database, run: str) -> Counter:
