@@ -331,6 +331,27 @@ def test_apply_deactivates_the_unblocked_rows_and_signs_them_out(db, clinic):
     }
 
 
+def test_hand_added_plan_rows_without_a_user_id_are_found_by_email_at_apply_time(
+    db, clinic, tmp_path
+):
+    plan = plan_of(db, clinic, (clinic.peter, "g-harbour"))
+    document = json.loads(plan.to_json())
+    [row] = document["rows"]
+    row["user_id"] = None
+    ghost = {**row, "row": 2, "email": "ghost@example.test"}
+    document["rows"].append(ghost)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(document))
+    run = apply_plan(db, Plan.load(path), progress=False)
+    assert member(db, "g-harbour", "peter").status == "inactive"
+    assert [
+        (r["email"], r["user_id"], r["result"], r["message"]) for r in ob.run_rows(db, run.run)
+    ] == [
+        (clinic.peter, "u-peter", "deactivated", "signed out of 2 sessions"),
+        ("ghost@example.test", None, "stale", "no user with email 'ghost@example.test'"),
+    ]
+
+
 def test_apply_writes_exactly_one_deactivated_event_per_member_with_the_run_id(db, clinic):
     plan = plan_of(db, clinic, (clinic.peter, "g-harbour"), clinic.mia)
     run = apply_plan(db, plan, progress=False)
