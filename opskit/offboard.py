@@ -1292,10 +1292,6 @@ def _drive(
         # with a NULL result; drop those, so every pending row is one without a row.
         conn.execute(delete(s.offboard_run_rows).where(_rr.run_id == run_id, _rr.result.is_(None)))
         decided = set(conn.execute(select(_rr.row_no).where(_rr.run_id == run_id)).scalars())
-    # Batches follow group order rather than the plan's: each batch then touches
-    # neighbouring index and table pages, which is what keeps a large run linear (random
-    # order rewrites most pages of the big indexes in every batch). The sort key is the
-    # row's own group id string: a million rows sort without a million key tuples.
     ctx = _Context(
         run_id=run_id,
         actor_id=actor_id,
@@ -1303,6 +1299,10 @@ def _drive(
         batch_size=int(options.get("batch_size") or BATCH_SIZE),
         planned={row.row: row for row in plan.rows},
     )
+    # Batches follow group order rather than the plan's: each batch then touches
+    # neighbouring index and table pages, which is what keeps a large run linear (random
+    # order rewrites most pages of the big indexes in every batch). The sort key is the
+    # row's own group id string: a million rows sort without a million key tuples.
     order = sorted(
         (row.row for row in plan.rows if row.blocker is None and row.row not in decided),
         key=lambda number: ctx.planned[number].group_id or "",
@@ -1430,8 +1430,9 @@ def _batch_rows(conn: Connection, ctx: _Context, numbers: Sequence[int], at: dat
     if missing:
         users = _user_ids(conn, missing)
         for row in planned:
-            if not row.user_id and email_key(row.email) in users:
-                ctx.resolved[row.row] = users[email_key(row.email)]
+            found = None if row.user_id else users.get(email_key(row.email))
+            if found:
+                ctx.resolved[row.row] = found
     batch = (
         SqlJson(conn.dialect.name)
         .rows([[row.row, row.group_id, ctx.user_id(row.row)] for row in planned], _BATCH_COLUMNS)
