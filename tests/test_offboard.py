@@ -273,6 +273,42 @@ def test_the_plan_file_has_a_header_and_one_row_per_line_and_reads_back(db, clin
     assert [r.to_dict() for r in again.rows] == [r.to_dict() for r in plan.rows]
 
 
+def test_a_saved_plan_reads_back_the_same_after_a_windows_editor_adds_a_bom_and_crlf(
+    db, clinic, tmp_path
+):
+    plan = plan_of(db, clinic, clinic.mia, (clinic.peter, "g-harbour"), "nobody@example.test")
+    path = tmp_path / "plan.json"
+    path.write_bytes(b"\xef\xbb\xbf" + plan.to_json().replace("\n", "\r\n").encode())
+    again = Plan.load(path)
+    assert [r.to_dict() for r in again.rows] == [r.to_dict() for r in plan.rows]
+    assert (again.actor, again.source) == (plan.actor, plan.source)
+
+
+def test_a_saved_plan_with_hand_loosened_values_is_still_read_leniently(db, clinic, tmp_path):
+    plan = plan_of(db, clinic, (clinic.peter, "g-harbour"), "nobody@example.test")
+    path = plan.save(tmp_path / "plan.json")
+    text = (
+        path.read_text()
+        .replace('"row": 1,', '"row": "1",')
+        .replace('"sessions": 0', '"sessions": null')
+    )
+    path.write_text(
+        text.replace('"future_appointments": 0', '"future_appointments": 0, "note": "ok"')
+    )
+    again = Plan.load(path)
+    assert [r.row for r in again.rows] == [1, 2]
+    assert [r.to_dict() for r in again.rows] == [r.to_dict() for r in plan.rows]
+
+
+def test_a_saved_plan_cut_short_is_bad_input_naming_the_file(db, clinic, tmp_path):
+    plan = plan_of(db, clinic, (clinic.peter, "g-harbour"), clinic.mia)
+    path = plan.save(tmp_path / "plan.json")
+    path.write_text(path.read_text().rsplit("\n ]}", 1)[0])
+    with pytest.raises(BadInput, match="invalid JSON") as caught:
+        Plan.load(path)
+    assert caught.value.file == str(path)
+
+
 def test_a_run_keeps_its_plan_compactly_and_reads_it_back_whole(db, clinic):
     rows = [
         {"email": clinic.peter, "group": "g-harbour", "reason": 'said "bye",\nmoved to Zürich'},
