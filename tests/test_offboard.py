@@ -326,6 +326,26 @@ def test_a_run_keeps_its_plan_compactly_and_reads_it_back_whole(db, clinic):
     assert len(plan.to_stored()) < len(plan.to_json())
 
 
+def test_a_run_keeps_a_hand_edited_plan_with_odd_values_and_reads_it_back(db, clinic, tmp_path):
+    plan = plan_of(db, clinic, (clinic.peter, "g-harbour"), clinic.mia)
+    path = plan.save(tmp_path / "plan.json")
+    head, rows = path.read_text().split('"rows": [')
+    path.write_text(head + '"rows": [' + rows.replace('"reason": null', '"reason": 2024', 1))
+    edited = Plan.load(path)
+    assert edited.rows[0].reason == 2024
+    again = Plan.from_stored(edited.to_stored())
+    assert [r.to_dict() for r in again.rows] == [r.to_dict() for r in edited.rows]
+
+
+def test_a_damaged_stored_plan_is_named_as_damaged(db, clinic):
+    plan = plan_of(db, clinic, (clinic.peter, "g-harbour"), clinic.mia)
+    lines = plan.to_stored().split("\n")
+    for damage in ("[[1,", "[[[],", '[{"row": 1},'):
+        damaged = [lines[0], lines[1].replace("[[", damage, 1), *lines[2:]]
+        with pytest.raises(BadInput, match="stored plan is damaged"):
+            Plan.from_stored("\n".join(damaged), name="run ob-1")
+
+
 def test_a_plan_file_that_is_not_json_is_bad_input_naming_file_and_line(tmp_path):
     path = tmp_path / "plan.json"
     path.write_text('{"actor": "a@x.test",\n "rows": [\n  {"row": 1,,}\n ]}')
