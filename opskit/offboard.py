@@ -352,8 +352,7 @@ class Plan:
 
     def to_stored(self) -> str:
         """The plan as a run keeps it: the same JSON document, each row an array in
-        ``columns`` order rather than an object, which halves a large plan (SQLite
-        rewrites the whole run row, plan included, whenever the run's state changes).
+        ``columns`` order rather than an object, which halves a large plan.
         A line holds an array of up to 1,000 such rows (one encoder call each), encoded
         by msgspec (4x the JSON module) unless it holds a non-ASCII character: those
         lines are escaped, as the JSON module does, so that the text stays ASCII and a
@@ -1082,9 +1081,8 @@ class RunSummary:
 
 def _summaries(conn: Connection, run_id: str | None = None) -> list[RunSummary]:
     actor = s.users.alias("actor")
-    columns = [c for c in s.offboard_runs.c if c.name != "plan"]  # a plan can be large
     query = (
-        select(*columns, actor.c.email.label("actor_email"))
+        select(*s.offboard_runs.c, actor.c.email.label("actor_email"))
         .outerjoin(actor, actor.c.user_id == _runs.actor_id)
         .order_by(_runs.started_at, _runs.run_id)
     )
@@ -1170,7 +1168,7 @@ def run_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
         if summary[0].pending:
             decided = {row["row"] for row in rows if row["result"] is not None}
             rows = [row for row in rows if row["result"] is not None]
-            stored = conn.execute(select(_runs.plan).where(_runs.run_id == run_id)).scalar_one()
+            stored = _stored_plan(conn, run_id)
             pending = [
                 row
                 for row in Plan.from_stored(stored, name=f"run {run_id}").rows
@@ -1287,10 +1285,10 @@ def _start_run(db: Database, plan: Plan, options: dict[str, Any]) -> str:
                         actor_id=who.user_id,
                         state="running",
                         options=json.dumps(options, sort_keys=True),
-                        plan=text,
                         started_at=at,
                     )
                 )
+                conn.execute(insert(s.offboard_run_plans).values(run_id=run_id, plan=text))
                 _write_ledger(conn, run_id, [(row, None) for row in plan.blocked], at)
                 return run_id
         except IntegrityError:
@@ -1298,6 +1296,12 @@ def _start_run(db: Database, plan: Plan, options: dict[str, Any]) -> str:
                 raise
             time.sleep(0.05 * (attempt + 1))  # another run took the same id: take the next
     raise AssertionError("unreachable")
+
+
+def _stored_plan(conn: Connection, run_id: str) -> str:
+    return conn.execute(
+        select(s.offboard_run_plans.c.plan).where(s.offboard_run_plans.c.run_id == run_id)
+    ).scalar_one()
 
 
 def _user_ids(conn: Connection, keys: set[str]) -> dict[str, str]:
@@ -1486,7 +1490,7 @@ def _lock_run(conn: Connection, run_id: str) -> Any:
     options = json.loads(run.options)
     process = options.get("process") or {}
     # Only a server database can be shared across hosts, so only there is a heartbeat
-    # needed; on SQLite it would rewrite the run's row, plan and all, every time.
+    # needed; on SQLite it would only add a write of the run's row to every batch.
     due = time.time() - float(process.get("heartbeat") or 0) > HEARTBEAT
     if conn.dialect.name != "sqlite" and _is_me(process) and due:
         process["heartbeat"] = round(time.time(), 3)
@@ -1855,8 +1859,8 @@ def resume_run(db: Database, run_id: str, *, progress: bool | None = True) -> Ru
                 .values(state="running", options=json.dumps(options, sort_keys=True))
             )
     if run.state != "done":
-        plan = Plan.from_stored(run.plan, name=f"run {run_id}")
-        run = None  # its plan text is no longer needed
+        with db.read() as conn:
+            plan = Plan.from_stored(_stored_plan(conn, run_id), name=f"run {run_id}")
         _drive(db, run_id, plan, options, progress)
     return run_summary(db, run_id)
 

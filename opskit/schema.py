@@ -251,10 +251,19 @@ offboard_runs = Table(
     Column("actor_id", String(64), nullable=False),
     Column("state", String(20), nullable=False),  # running, interrupted, done, undone
     Column("options", Text, nullable=False),  # JSON
-    Column("plan", Text, nullable=False),  # JSON: the plan as reviewed
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=True),
     Column("undone_at", DateTime, nullable=True),
+)
+
+# A run's plan as reviewed (JSON, Plan.to_stored), written once when the run starts. Its
+# own table (migration 0007): SQLite rewrites a whole row when one of its values
+# changes, and a run's state changes while its plan never does.
+offboard_run_plans = Table(
+    "offboard_run_plans",
+    metadata,
+    Column("run_id", String(64), ForeignKey("offboard_runs.run_id"), primary_key=True),
+    Column("plan", Text, nullable=False),
 )
 
 offboard_run_rows = Table(

@@ -64,7 +64,6 @@ def add_run(db, run_id: str, *, state: str = "done", rows=(), options="{}") -> N
                 actor_id="u-ops",
                 state=state,
                 options=options,
-                plan="[]",
                 started_at=T,
                 finished_at=T if state == "done" else None,
             )

@@ -49,3 +49,54 @@ def test_the_schema_matches_the_models_after_all_migrations(db):
     with db.read() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_a_run_started_before_its_plan_had_a_table_keeps_its_plan_both_ways(tmp_path):
+    from opskit import offboard as ob
+    from opskit.offboard import Plan, PlanRow
+
+    plan = Plan(
+        actor="ops@example.test",
+        actor_id="u-ops",
+        created_at="2026-07-01T09:00:00Z",
+        source="leavers.csv",
+        options={},
+        rows=[
+            PlanRow(row=1, line=2, email="peter@example.test", action="deactivate", group_id="g1"),
+            PlanRow(row=2, line=3, email="mia@example.test", action="deactivate", group_id="g1"),
+        ],
+    )
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "0006_ledger_index")
+        conn.execute(sa.text("INSERT INTO groups (group_id, name) VALUES ('g1', 'Old Clinic')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO offboard_runs (run_id, actor_id, state, options, plan, started_at) "
+                "VALUES ('ob-1', 'u-ops', 'interrupted', :options, :plan, '2026-07-01 09:00:00')"
+            ),
+            {"options": '{"rows": 2}', "plan": plan.to_stored()},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO offboard_run_rows (run_id, row_no, group_id, email, action, result) "
+                "VALUES ('ob-1', 1, 'g1', 'peter@example.test', 'deactivate', 'deactivated')"
+            )
+        )
+    engine.dispose()
+
+    db = connect(url)  # upgrades
+    rows = ob.run_rows(db, "ob-1")
+    assert [(r["email"], r["result"]) for r in rows] == [
+        ("peter@example.test", "deactivated"),
+        ("mia@example.test", None),
+    ]
+    db.dispose()
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        command.downgrade(_config(conn), "0006_ledger_index")
+        kept = conn.execute(sa.text("SELECT plan FROM offboard_runs")).scalar_one()
+    engine.dispose()
+    assert Plan.from_stored(kept).rows == plan.rows

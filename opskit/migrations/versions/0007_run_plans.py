@@ -1,0 +1,49 @@
+"""a run's plan moves to its own table, offboard_run_plans
+
+Revision ID: 0007_run_plans
+Revises: 0006_ledger_index
+
+SQLite rewrites a whole row whenever one of its values changes, so each change of a
+run's state (done, interrupted, undone) read and rewrote the plan the run keeps: for
+a run of 500,000 rows, 95 MB, with both copies in memory at once at the end of the
+run. The plan is written once, so it now has a row of its own.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007_run_plans"
+down_revision = "0006_ledger_index"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "offboard_run_plans",
+        sa.Column("run_id", sa.String(length=64), nullable=False),
+        sa.Column("plan", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["offboard_runs.run_id"],
+            name=op.f("fk_offboard_run_plans_run_id_offboard_runs"),
+        ),
+        sa.PrimaryKeyConstraint("run_id", name=op.f("pk_offboard_run_plans")),
+    )
+    op.execute(
+        "INSERT INTO offboard_run_plans (run_id, plan) SELECT run_id, plan FROM offboard_runs"
+    )
+    # SQLite 3.35 and later drop a column in place (no copy of the table, whose rows
+    # the ledger's foreign key refers to)
+    op.drop_column("offboard_runs", "plan")
+
+
+def downgrade() -> None:
+    op.add_column("offboard_runs", sa.Column("plan", sa.Text(), nullable=True))
+    op.execute(
+        "UPDATE offboard_runs SET plan = (SELECT p.plan FROM offboard_run_plans p "
+        "WHERE p.run_id = offboard_runs.run_id)"
+    )
+    with op.batch_alter_table("offboard_runs") as batch_op:
+        batch_op.alter_column("plan", existing_type=sa.Text(), nullable=False)
+    op.drop_table("offboard_run_plans")
