@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from opskit.db import MIGRATIONS, connect
+from opskit.errors import DatabaseUnavailable
 
 
 def _config(conn=None) -> Config:
@@ -100,3 +104,37 @@ def test_a_run_started_before_its_plan_had_a_table_keeps_its_plan_both_ways(tmp_
         kept = conn.execute(sa.text("SELECT plan FROM offboard_runs")).scalar_one()
     engine.dispose()
     assert Plan.from_stored(kept).rows == plan.rows
+
+
+def test_an_sqlite_without_drop_column_still_creates_a_new_database(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    db = connect(f"sqlite:///{tmp_path}/new.db", create=True)
+    assert db.schema_state() == "current"
+    db.dispose()
+
+
+def test_an_sqlite_without_drop_column_refuses_to_upgrade_runs_and_changes_nothing(
+    tmp_path, monkeypatch
+):
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "0006_ledger_index")
+        conn.execute(
+            sa.text(
+                "INSERT INTO offboard_runs (run_id, actor_id, state, options, plan, started_at) "
+                "VALUES ('ob-1', 'u-ops', 'done', '{}', '{}', '2026-07-01 09:00:00')"
+            )
+        )
+    engine.dispose()
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
+    with pytest.raises(DatabaseUnavailable, match="needs SQLite 3.35 or later.*3.31.1"):
+        connect(url)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT plan FROM offboard_runs")).scalar_one() == "{}"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == (
+            "0006_ledger_index"
+        )
+    engine.dispose()

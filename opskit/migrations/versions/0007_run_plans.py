@@ -9,8 +9,12 @@ a run of 500,000 rows, 95 MB, with both copies in memory at once at the end of t
 run. The plan is written once, so it now has a row of its own.
 """
 
+import sqlite3
+
 import sqlalchemy as sa
 from alembic import op
+
+from opskit.errors import DatabaseUnavailable
 
 revision = "0007_run_plans"
 down_revision = "0006_ledger_index"
@@ -19,6 +23,19 @@ depends_on = None
 
 
 def upgrade() -> None:
+    bind = op.get_bind()
+    in_place = bind.dialect.name != "sqlite" or sqlite3.sqlite_version_info >= (3, 35)
+    if not in_place:
+        # SQLite before 3.35 drops a column by copying the table, and the ledger's
+        # foreign key forbids dropping the old copy while runs exist. Without runs (a
+        # new database, say) nothing is lost by copying the table first.
+        if bind.execute(sa.text("SELECT count(*) FROM offboard_runs")).scalar():
+            raise DatabaseUnavailable(
+                "this database has offboarding runs; upgrading it needs SQLite 3.35 or "
+                f"later, and this Python has SQLite {sqlite3.sqlite_version}"
+            )
+        with op.batch_alter_table("offboard_runs", recreate="always") as batch_op:
+            batch_op.drop_column("plan")
     op.create_table(
         "offboard_run_plans",
         sa.Column("run_id", sa.String(length=64), nullable=False),
@@ -30,12 +47,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("run_id", name=op.f("pk_offboard_run_plans")),
     )
-    op.execute(
-        "INSERT INTO offboard_run_plans (run_id, plan) SELECT run_id, plan FROM offboard_runs"
-    )
-    # SQLite 3.35 and later drop a column in place (no copy of the table, whose rows
-    # the ledger's foreign key refers to)
-    op.drop_column("offboard_runs", "plan")
+    if in_place:
+        op.execute(
+            "INSERT INTO offboard_run_plans (run_id, plan) SELECT run_id, plan FROM offboard_runs"
+        )
+        op.drop_column("offboard_runs", "plan")
 
 
 def downgrade() -> None:
