@@ -73,7 +73,7 @@ class Backend:
                 self._pg_admin(f'CREATE DATABASE "{name}"')
                 _child("build", url, str(members), str(seed))
                 self._pg_admin_db(name, "VACUUM ANALYZE")
-            return url
+            return _upgraded(url)
         path = self.workdir / f"base-{members}-{seed}.db"
         if not path.exists():
             partial = path.with_suffix(".partial")
@@ -84,7 +84,7 @@ class Backend:
             raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             raw.close()
             partial.rename(path)
-        return f"sqlite:///{path}"
+        return _upgraded(f"sqlite:///{path}")
 
     def copy(self, base_url: str, label: str) -> str:
         if self.pg:
@@ -136,6 +136,12 @@ class Backend:
             ).first()
         engine.dispose()
         return found is not None
+
+
+def _upgraded(url: str) -> str:
+    """A cached base built before a schema migration is brought up to date."""
+    connect(url).dispose()  # connect migrates an older opskit database
+    return url
 
 
 def pick_targets(url: str, count: int, seed: int) -> list[tuple[int, str, str]]:
