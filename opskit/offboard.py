@@ -368,8 +368,9 @@ class Plan:
             try:
                 encoded = _ENCODER.encode(line)
             except (msgspec.EncodeError, UnicodeEncodeError):  # a lone surrogate, say
-                encoded = b"\xff"
-            out.write(encoded.decode("ascii") if encoded.isascii() else _COMPACT.encode(line))
+                encoded = None
+            ascii_ = encoded is not None and encoded.isascii()
+            out.write(encoded.decode("ascii") if ascii_ else _COMPACT.encode(line))
         out.write("\n]}\n" if self.rows else "]}\n")
         return out.getvalue()
 
