@@ -96,13 +96,10 @@ def test_a_run_started_before_its_plan_had_a_table_keeps_its_plan_both_ways(tmp_
         ("peter@example.test", "deactivated"),
         ("mia@example.test", None),
     ]
-    db.dispose()
-
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
+    with db.begin() as conn:  # opskit's connection: foreign keys enforced
         command.downgrade(_config(conn), "0006_ledger_index")
         kept = conn.execute(sa.text("SELECT plan FROM offboard_runs")).scalar_one()
-    engine.dispose()
+    db.dispose()
     assert Plan.from_stored(kept).rows == plan.rows
 
 

@@ -55,11 +55,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The column comes back nullable (0006 had it NOT NULL): every run gets its plan
+    # back, and making it NOT NULL would copy the table on SQLite, which the ledger's
+    # foreign key forbids while runs exist.
     op.add_column("offboard_runs", sa.Column("plan", sa.Text(), nullable=True))
     op.execute(
         "UPDATE offboard_runs SET plan = (SELECT p.plan FROM offboard_run_plans p "
         "WHERE p.run_id = offboard_runs.run_id)"
     )
-    with op.batch_alter_table("offboard_runs") as batch_op:
-        batch_op.alter_column("plan", existing_type=sa.Text(), nullable=False)
     op.drop_table("offboard_run_plans")
