@@ -20,6 +20,7 @@ from opskit.dataset import (
     load_demo,
     read_dataset,
 )
+from opskit.dataset import load as dataset_load
 from opskit.db import connect
 from opskit.errors import BadInput
 from opskit.synthetic import generate, load_synthetic
@@ -660,14 +661,14 @@ def test_replace_swaps_the_whole_content_including_the_audit_trail(db, loaded, t
 
 
 def test_a_failure_while_writing_leaves_the_old_content(db, loaded, tmp_path, monkeypatch):
-    original = dataset._insert
+    original = dataset_load._insert
 
     def failing(conn, dialect, table, frame):
         if table == "sessions":
             raise RuntimeError("disk full")
         original(conn, dialect, table, frame)
 
-    monkeypatch.setattr(dataset, "_insert", failing)
+    monkeypatch.setattr(dataset_load, "_insert", failing)
     with pytest.raises(RuntimeError):
         load_dataset(db, DEMO_DIR, replace=True)
     monkeypatch.undo()

@@ -1,0 +1,228 @@
+"""Loading a dataset: validated frames written to the database in one transaction.
+
+A load is all-or-nothing. Every file is read and validated before anything is
+written; then one transaction empties the database (when replacing) and inserts
+every table, so a failure at any point leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from .. import schema
+from ..db import Database
+from ..errors import BadInput
+from .files import EXTRA_COLUMNS, SPEC, SPECS
+from .read import dataset_folder, read_dataset
+from .timetext import time_strings
+
+
+def _tables() -> list:
+    """Every table opskit owns, parents before children."""
+    return list(schema.metadata.sorted_tables)
+
+
+def _holds_data(conn: Connection) -> bool:
+    for table in _tables():
+        if conn.execute(text(f"SELECT 1 FROM {table.name} LIMIT 1")).first() is not None:
+            return True
+    return False
+
+
+def _delete_everything(conn: Connection, dialect: str) -> None:
+    if dialect == "postgresql":
+        names = ", ".join(table.name for table in _tables())
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+    else:
+        for table in reversed(_tables()):
+            conn.execute(text(f"DELETE FROM {table.name}"))
+
+
+def _kind_of(table: str, column: str) -> str:
+    spec = SPEC[table]
+    for col in spec.columns:
+        if col.name == column:
+            return col.kind
+    return "text"
+
+
+def _wire_times(values) -> np.ndarray:
+    """Times as SQLAlchemy stores them on SQLite: ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    return time_strings(values, sep=" ", suffix="", always_micro=True)
+
+
+def _wire_columns(table: str, frame: pd.DataFrame, columns: list[str]) -> list[list]:
+    """Python values for the SQLite driver: str, bool, float, None for NULL."""
+    out = []
+    for column in columns:
+        kind = _kind_of(table, column)
+        values = frame[column].to_numpy()
+        if kind == "time":
+            out.append(_wire_times(values).tolist())
+        elif kind == "bool":
+            out.append(np.asarray(values, dtype=bool).tolist())
+        elif kind == "amount":
+            out.append(np.round(np.asarray(values, dtype=float), 2).tolist())
+        else:
+            values = np.asarray(values, dtype=object)
+            missing = pd.isna(values)
+            if missing.any():
+                values = values.copy()
+                values[missing] = None
+            out.append(values.tolist())
+    return out
+
+
+_COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+
+
+def _copy_columns(table: str, frame: pd.DataFrame, columns: list[str]) -> list[np.ndarray]:
+    """Each column as text in PostgreSQL's COPY text format (\\N for NULL, escaped)."""
+    out = []
+    for column in columns:
+        kind = _kind_of(table, column)
+        values = frame[column].to_numpy()
+        if kind == "time":
+            text_values = _wire_times(values)
+        elif kind == "bool":
+            text_values = np.where(np.asarray(values, dtype=bool), "t", "f").astype(object)
+        elif kind == "amount":
+            text_values = np.char.mod("%.2f", np.asarray(values, dtype=float)).astype(object)
+        else:
+            text_values = np.asarray(values, dtype=object).copy()
+            missing = pd.isna(text_values)
+            text_values[missing] = ""
+            joined = "".join(text_values)
+            if any(special in joined for special, _ in _COPY_ESCAPES):
+                series = pd.Series(text_values, dtype=object)
+                for special, escaped in _COPY_ESCAPES:  # the backslash first
+                    series = series.str.replace(special, escaped, regex=False)
+                text_values = series.to_numpy(dtype=object, copy=True)
+            text_values[missing] = None
+        text_values = np.asarray(text_values, dtype=object)
+        text_values[pd.isna(text_values)] = "\\N"
+        out.append(text_values)
+    return out
+
+
+def _insert(conn: Connection, dialect: str, table: str, frame: pd.DataFrame) -> None:
+    """Bulk-insert one table's rows inside the caller's transaction."""
+    if frame.empty:
+        return
+    columns = list(SPEC[table].names) + list(EXTRA_COLUMNS.get(table, ()))
+    driver = conn.connection.driver_connection
+    if dialect == "postgresql":
+        import psycopg
+
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        text_columns = _copy_columns(table, frame, columns)
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for start in range(0, len(frame), 100_000):
+                    lines = text_columns[0][start : start + 100_000]
+                    for column in text_columns[1:]:
+                        lines = lines + "\t" + column[start : start + 100_000]
+                    copy.write("\n".join(lines) + "\n")
+        except psycopg.Error as error:
+            raise _refused(table, statement, error, psycopg.IntegrityError) from None
+    else:
+        import sqlite3
+
+        statement = (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        )
+        cursor = driver.cursor()
+        try:
+            cursor.executemany(statement, zip(*_wire_columns(table, frame, columns), strict=True))
+        except sqlite3.Error as error:
+            raise _refused(table, statement, error, sqlite3.IntegrityError) from None
+        finally:
+            cursor.close()
+
+
+def _refused(table: str, statement: str, error: Exception, integrity: type) -> Exception:
+    """A driver error as opskit reports it: a refused row is bad input, the rest a
+    database error (the CLI prints both as one line)."""
+    detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if isinstance(error, integrity):
+        return BadInput(f"the database refused a row of {table}: {detail}; nothing was loaded")
+    return DBAPIError(statement, None, error)
+
+
+@contextmanager
+def _bulk_transaction(db: Database) -> Iterator[Connection]:
+    """The write transaction of a load.
+
+    On SQLite, foreign keys are not enforced row by row during it: every reference has
+    been validated already, and enforcement makes emptying the parent tables (users,
+    memberships) visit every row, about 50 s at a million members instead of 4.
+    ``PRAGMA foreign_key_check`` then checks every reference of the whole database
+    before the commit (4 s at a million), and enforcement is back on afterwards
+    whatever happened. The pragma only takes effect outside a transaction, hence
+    the raw driver connection before BEGIN.
+    """
+    if db.dialect != "sqlite":
+        with db.begin() as conn:
+            yield conn
+        return
+    with db.engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        driver.execute("PRAGMA foreign_keys = OFF")
+        cache = driver.execute("PRAGMA cache_size").fetchone()[0]
+        # a bigger page cache while loading: index inserts stay in memory
+        driver.execute("PRAGMA cache_size = -400000")
+        try:
+            with conn.begin():
+                yield conn
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+                if broken is not None:
+                    table, rowid, parent, _ = broken
+                    raise BadInput(
+                        f"{table} row {rowid} refers to a {parent} row that does not exist; "
+                        "nothing was loaded"
+                    )
+        finally:
+            driver.execute(f"PRAGMA cache_size = {int(cache)}")
+            driver.execute("PRAGMA foreign_keys = ON")
+
+
+def write_frames(db: Database, frames: dict[str, pd.DataFrame], *, replace: bool) -> dict[str, int]:
+    """Insert validated frames, all tables in one transaction; the one writer.
+
+    Without ``replace`` a database that holds data is refused; with it, everything in
+    the database (audit events and run ledgers too) is deleted first, in the same
+    transaction, so a failure leaves the old content in place.
+    """
+    with _bulk_transaction(db) as conn:
+        if _holds_data(conn):
+            if not replace:
+                raise BadInput(f"{db.url} holds data already; use --replace to replace it")
+            _delete_everything(conn, db.dialect)
+        for spec in SPECS:
+            _insert(conn, db.dialect, spec.table, frames[spec.table])
+        if db.dialect == "postgresql":
+            conn.execute(text("ANALYZE " + ", ".join(spec.table for spec in SPECS)))
+    return {spec.table: len(frames[spec.table]) for spec in SPECS}
+
+
+def _ensure_not_holding(db: Database) -> None:
+    """Refuse early, before a long validation, when the load would be refused anyway."""
+    with db.read() as conn:
+        if _holds_data(conn):
+            raise BadInput(f"{db.url} holds data already; use --replace to replace it")
+
+
+def load_dataset(db: Database, folder: str | Path, *, replace: bool = False) -> dict[str, int]:
+    """Load a dataset folder into ``db``: all rows or none. Returns rows per table."""
+    folder = dataset_folder(folder)
+    if not replace:
+        _ensure_not_holding(db)
+    frames = read_dataset(folder)
+    return write_frames(db, frames, replace=replace)
