@@ -207,24 +207,25 @@ class Context:
         self.frames[table] = frame
 
 
-def _check_group_ref(frame, raw, valid, problems, ctx, column="group_id") -> np.ndarray:
-    known = ctx.groups.get_indexer(frame[column].to_numpy(dtype=object)) >= 0
+def _check_known(
+    frame, raw, valid, problems, ids: pd.Index, column: str, what: str, file: str
+) -> np.ndarray:
+    """Flag values of ``column`` not among ``ids``; returns the rows with a known one."""
+    known = ids.get_indexer(frame[column].to_numpy(dtype=object)) >= 0
     problems.add(
         valid[column] & ~known,
         column,
-        lambda row: f"unknown group {raw[column].iat[row]!r} (not in groups.csv)",
+        lambda row: f"unknown {what} {raw[column].iat[row]!r} (not in {file})",
     )
     return valid[column] & known
+
+
+def _check_group_ref(frame, raw, valid, problems, ctx, column="group_id") -> np.ndarray:
+    return _check_known(frame, raw, valid, problems, ctx.groups, column, "group", "groups.csv")
 
 
 def _check_user_ref(frame, raw, valid, problems, ctx, column="user_id") -> np.ndarray:
-    known = ctx.users.get_indexer(frame[column].to_numpy(dtype=object)) >= 0
-    problems.add(
-        valid[column] & ~known,
-        column,
-        lambda row: f"unknown user {raw[column].iat[row]!r} (not in users.csv)",
-    )
-    return valid[column] & known
+    return _check_known(frame, raw, valid, problems, ctx.users, column, "user", "users.csv")
 
 
 def _check_member_ref(
