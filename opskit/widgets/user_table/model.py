@@ -365,16 +365,7 @@ class UserTableModel:
         members, self.pending = self.pending, None
         reason = (reason or "").strip() or None
         self._run(
-            "Deactivate",
-            members,
-            lambda m: deactivate(
-                self.db,
-                m["email"],
-                m["group_id"],
-                actor=self.actor,
-                reason=reason,
-                resolve_checklist=resolve_checklist,
-            ),
+            "Deactivate", members, deactivate, reason=reason, resolve_checklist=resolve_checklist
         )
 
     def cancel(self) -> None:
@@ -388,30 +379,15 @@ class UserTableModel:
         members = self._selection_or_say("reactivate")
         if members is None:
             return False
-        self._run(
-            "Reactivate",
-            members,
-            lambda m: reactivate(
-                self.db,
-                m["email"],
-                m["group_id"],
-                actor=self.actor,
-                restore_settings=restore_settings,
-            ),
-        )
+        self._run("Reactivate", members, reactivate, restore_settings=restore_settings)
         return True
 
     def set_read_only_selected(self, read_only: bool) -> bool:
         members = self._selection_or_say("change")
         if members is None:
             return False
-        self._run(
-            "Read-only on" if read_only else "Read-only off",
-            members,
-            lambda m: change_access(
-                self.db, m["email"], m["group_id"], actor=self.actor, read_only=read_only
-            ),
-        )
+        action = "Read-only on" if read_only else "Read-only off"
+        self._run(action, members, change_access, read_only=read_only)
         return True
 
     def set_access_level_selected(self, level: str | None) -> bool:
@@ -422,11 +398,7 @@ class UserTableModel:
         if members is None:
             return False
         self._run(
-            f"Access level {LEVEL_LABELS.get(level, level)}",
-            members,
-            lambda m: change_access(
-                self.db, m["email"], m["group_id"], actor=self.actor, level=level
-            ),
+            f"Access level {LEVEL_LABELS.get(level, level)}", members, change_access, level=level
         )
         return True
 
@@ -436,9 +408,11 @@ class UserTableModel:
         self,
         action: str,
         members: list[dict[str, Any]],
-        call: Callable[[dict[str, Any]], ActionResult],
+        verb: Callable[..., ActionResult],
+        **options: Any,
     ) -> None:
-        """Call the library once per member; a refusal stops only that member."""
+        """Call the lifecycle ``verb`` once per member, as the actor; a refusal stops
+        only that member."""
         self.last_action, self.results = action, []
         for member in members:
             result = {
@@ -449,7 +423,9 @@ class UserTableModel:
                 "group": member["group"],
             }
             try:
-                done = call(member)
+                done = verb(
+                    self.db, member["email"], member["group_id"], actor=self.actor, **options
+                )
             except OpskitError as error:
                 result.update(outcome="refused", message=str(error), refused=True)
             else:
