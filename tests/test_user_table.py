@@ -548,7 +548,7 @@ def test_members_of_a_group_the_actor_cannot_see_are_never_selected(db, clinic):
 
 
 def test_a_selection_too_large_for_one_by_one_is_sent_to_bulk_offboarding(table, monkeypatch):
-    from opskit.widgets import user_table
+    from opskit.widgets.user_table import model as user_table
 
     monkeypatch.setattr(user_table, "MOST_AT_ONCE", 2)
     table.select_page()

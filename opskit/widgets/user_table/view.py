@@ -1,0 +1,474 @@
+"""The user table widget: controls, a pool of row widgets, the pager and the panels.
+
+The widget holds no state of its own beyond what it draws: the filter, page, selection
+and actions are the model's (``UserTableModel``). Each method calls the model and
+redraws what the call changed. The row widgets are a fixed pool, one per row of a page,
+whose values are updated when the page changes, so paging creates no widgets.
+
+Methods are the interface; the buttons call them. Tests and the benchmark drive the
+same methods (``set_filter``, ``next_page``, ``select``, ``deactivate_selected``,
+``confirm`` ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import ipywidgets as w
+
+from ...db import Database
+from ...errors import OpskitError
+from .controls import ANY, LEVEL_CHOICES, FilterBar, RowWidget, button
+from .html import (
+    STYLE,
+    confirmation_html,
+    detail_html,
+    header_html,
+    message_html,
+    outcome_html,
+    selection_checklist_html,
+    title_html,
+)
+from .model import Key, UserTableModel
+
+
+class _FromModel:
+    """Reads the model's attribute of the same name: the table's state is the model's."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, table: UserTable | None, owner: type | None = None) -> Any:
+        if table is None:
+            return self
+        return getattr(table.model, self.name)
+
+
+class UserTable:
+    """The interactive member list of the groups ``actor`` may see.
+
+    ``db`` is a Database or a URL (None: ``OPSKIT_DATABASE_URL``, else the default).
+    ``group`` (id or exact name) starts the table on one group. Display it in a
+    notebook (it renders as its ``widget``); ``model`` is its state without widgets.
+    """
+
+    db = _FromModel()
+    viewer = _FromModel()
+    actor = _FromModel()
+    where = _FromModel()
+    sort = _FromModel()
+    descending = _FromModel()
+    page_size = _FromModel()
+    page = _FromModel()
+    counts = _FromModel()
+    rows = _FromModel()
+    selected = _FromModel()
+    pending = _FromModel()
+    results = _FromModel()
+    message = _FromModel()
+    total = _FromModel()
+    page_count = _FromModel()
+    first_row = _FromModel()
+
+    def __init__(
+        self,
+        db: Database | str | None = None,
+        *,
+        actor: str,
+        group: str | None = None,
+        page_size: int = 25,
+    ) -> None:
+        self.model = UserTableModel(db, actor=actor, group=group, page_size=page_size)
+        self._quiet = False  # set while the table itself updates its controls
+        self._build()
+        self._show_rows()
+
+    # --- display ---------------------------------------------------------------------
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def page_frame(self):
+        """The current page as a pandas DataFrame (a static view, e.g. for a report)."""
+        return self.model.page_frame()
+
+    def status_text(self) -> str:
+        return self.model.status_text()
+
+    @property
+    def row_widgets(self) -> list[RowWidget]:
+        """The rows on show, in order (the pool's hidden rows left out)."""
+        return [row for row in self._pool if row.key is not None]
+
+    def row_of(self, email: str, group: str | None = None) -> RowWidget | None:
+        """The row on show for a member (by email, and group id or name), if any."""
+        for row in self.row_widgets:
+            r = row.row
+            if r["email"].lower() == email.strip().lower() and group in (
+                None,
+                r["group_id"],
+                r["group"],
+            ):
+                return row
+        return None
+
+    def refresh(self) -> None:
+        self.model.refresh()
+        self._show_rows()
+
+    # --- filters, sorting, paging ------------------------------------------------------
+
+    def set_filter(self, **changes: Any) -> None:
+        """Narrow the list (see ``UserTableModel.set_filter``); back to the first page."""
+        self.model.set_filter(**changes)
+        self._show_rows()
+
+    def clear_filters(self) -> None:
+        self.model.clear_filters()
+        self._show_rows()
+
+    def set_sort(self, sort: str, descending: bool = False) -> None:
+        self.model.set_sort(sort, descending)
+        self._show_rows()
+
+    def set_page_size(self, page_size: int) -> None:
+        self.model.set_page_size(page_size)
+        self._show_rows()
+
+    def goto_page(self, number: int) -> None:
+        """Show page ``number`` (1-based, clamped to the pages there are)."""
+        self.model.goto_page(number)
+        self._show_rows()
+
+    def next_page(self) -> None:
+        self.model.next_page()
+        self._show_rows()
+
+    def prev_page(self) -> None:
+        self.model.prev_page()
+        self._show_rows()
+
+    def first_page(self) -> None:
+        self.model.first_page()
+        self._show_rows()
+
+    def last_page(self) -> None:
+        self.model.last_page()
+        self._show_rows()
+
+    # --- selection -----------------------------------------------------------------
+
+    def select(self, keys: Iterable[Key], selected: bool = True) -> None:
+        """Select (or unselect) members by (group_id, user_id); kept across pages and
+        filters."""
+        self.model.select(keys, selected)
+        self._show_rows()
+
+    def unselect(self, keys: Iterable[Key]) -> None:
+        self.select(keys, selected=False)
+
+    def select_page(self) -> None:
+        self.model.select_page()
+        self._show_rows()
+
+    def select_all_matching(self) -> None:
+        """Select every member the filter matches (their keys only are read, in SQL)."""
+        self.model.select_all_matching()
+        self._show_rows()
+
+    def clear_selection(self) -> None:
+        self.model.clear_selection()
+        self._show_rows()
+
+    def selected_members(self) -> list[dict[str, Any]]:
+        """The selected members as rows (``group_id``, ``email``, ...), active first: what
+        bulk offboarding takes as its input."""
+        return self.model.selected_members()
+
+    # --- actions -------------------------------------------------------------------
+
+    def deactivate_selected(self) -> None:
+        """Open the confirmation step: who will be deactivated, with each one's open
+        checklist items, and the "resolve the checklist too" choice."""
+        members = self.model.deactivate_selected()
+        if members is not None:
+            self._confirm_text.value = confirmation_html(members, self.model.actor)
+            self._resolve.value = False
+            self._reason.value = ""
+            self._confirm_panel.layout.display = "flex"
+            self._outcome.value = ""
+        self._show_message()
+
+    def confirm(self, *, resolve_checklist: bool | None = None, reason: str | None = None) -> None:
+        """Deactivate the members listed in the confirmation, one by one, and show each
+        outcome or refusal. ``resolve_checklist`` and ``reason`` default to the boxes."""
+        resolve = self._resolve.value if resolve_checklist is None else resolve_checklist
+        try:
+            self.model.confirm(
+                resolve_checklist=resolve, reason=self._reason.value if reason is None else reason
+            )
+        finally:
+            self._confirm_panel.layout.display = "none"  # nothing is pending any more
+        self._show_outcome()
+
+    def cancel(self) -> None:
+        self.model.cancel()
+        self._confirm_panel.layout.display = "none"
+        self._show_message()
+
+    def reactivate_selected(self, *, restore_settings: bool | None = None) -> None:
+        """Reactivate the selection with the access they had (sessions stay signed out);
+        ``restore_settings`` puts back what the checklist switched off (default: the box)."""
+        restore = self._restore.value if restore_settings is None else restore_settings
+        if self.model.reactivate_selected(restore_settings=restore):
+            self._show_outcome()
+        self._show_message()
+
+    def set_read_only_selected(self, read_only: bool) -> None:
+        if self.model.set_read_only_selected(read_only):
+            self._show_outcome()
+        self._show_message()
+
+    def set_access_level_selected(self, level: str | None = None) -> None:
+        if self.model.set_access_level_selected(level or self._level.value):
+            self._show_outcome()
+        self._show_message()
+
+    def show_checklist(self) -> None:
+        """The selection's checklist (every item and state), in the panel below."""
+        found = self.model.selection_checklist()
+        if found is not None:
+            self._panel(selection_checklist_html(found))
+        self._show_message()
+
+    def show_detail(self, key: Key | None) -> None:
+        """A member's memberships in the groups the actor may see, open sessions,
+        checklist and audit history."""
+        if key is not None:
+            self._panel(detail_html(self.model.member_detail(key)))
+
+    # --- drawing -------------------------------------------------------------------
+
+    def _show_rows(self) -> None:
+        self._grow_pool(self.model.page_size)
+        rows, selected = self.model.rows, self.model.selected
+        self._quiet = True
+        try:
+            for index, row in enumerate(self._pool):
+                if index < len(rows):
+                    data = rows[index]
+                    row.show(data, (data["group_id"], data["user_id"]) in selected)
+                else:
+                    row.hide()
+            self._page_box.max = self.model.page_count
+            self._page_box.value = self.model.page + 1
+            self._filters.show()
+        finally:
+            self._quiet = False
+        first_page = self.model.page == 0
+        last_page = self.model.page + 1 >= self.model.page_count
+        self._of_pages.value = f"of {self.model.page_count:,}"
+        self._first.disabled = self._prev.disabled = first_page
+        self._next.disabled = self._last.disabled = last_page
+        self._status_line.value = self.model.status_text()
+
+    def _show_outcome(self) -> None:
+        self._outcome.value = outcome_html(self.model.last_action or "", self.model.results)
+        self._show_rows()
+
+    def _show_message(self) -> None:
+        self._message.value = message_html(self.model.message, refused=self.model.message_refused)
+
+    def _panel(self, content: str) -> None:
+        self._detail.value = content
+        self._detail_panel.layout.display = "flex"
+
+    def _hide_panel(self) -> None:
+        self._detail.value = ""
+        self._detail_panel.layout.display = "none"
+
+    def _grow_pool(self, size: int) -> None:
+        while len(self._pool) < size:
+            self._pool.append(
+                RowWidget(self._row_checked, lambda key: self._safely(self.show_detail, key))
+            )
+        self._rows_box.children = tuple(row.box for row in self._pool)
+
+    # --- callbacks -----------------------------------------------------------------
+
+    def _safely(self, method: Callable, *args: Any, **kwargs: Any) -> None:
+        """A button's or control's call: errors become a line under the table."""
+        try:
+            self.model.say("")
+            method(*args, **kwargs)
+        except OpskitError as error:
+            self.model.say(str(error), refused=True)
+        except Exception as error:  # a notebook callback must not fail silently
+            self.model.say(f"{type(error).__name__}: {error}", refused=True)
+        self._show_message()
+
+    def _page_typed(self, change: dict[str, Any]) -> None:
+        if not self._quiet:  # the analyst typed it (the table did not set it)
+            self._safely(self.goto_page, change["new"])
+
+    def _row_checked(self, row: RowWidget, checked: bool) -> None:
+        if self._quiet or row.key is None:
+            return
+        self.model.select([row.key], checked)
+        row._mark("opskit-selected", checked)
+        self._status_line.value = self.model.status_text()
+
+    # --- the parts -----------------------------------------------------------------
+
+    def _build(self) -> None:
+        self._pool: list[RowWidget] = []
+        self._filters = FilterBar(
+            self.model,
+            on_filter=lambda **change: self._safely(self.set_filter, **change),
+            on_sort=lambda sort, descending: self._safely(self.set_sort, sort, descending),
+            on_page_size=lambda size: self._safely(self.set_page_size, size),
+            on_clear=lambda: self._safely(self.clear_filters),
+        )
+        # the filter controls a test drives by name
+        self._group, self._text = self._filters.group, self._filters.text
+        self._clear_filters = self._filters.clear
+        self._build_actions()
+        self._build_pager()
+        self._build_panels()
+        self.widget = self._assemble()
+
+    def _button(self, description: str, action: Callable[[], Any], **options: Any) -> w.Button:
+        """A button whose click calls ``action``, any error shown under the table."""
+        return button(description, lambda: self._safely(action), **options)
+
+    def _build_actions(self) -> None:
+        self._select_page = self._button("Select page", self.select_page, icon="check-square-o")
+        self._select_all = self._button(
+            "Select all matching", self.select_all_matching, icon="check-square"
+        )
+        self._clear_selection = self._button(
+            "Clear selection", self.clear_selection, icon="square-o"
+        )
+
+        self._deactivate = self._button(
+            "Deactivate…", self.deactivate_selected, icon="user-times", style="danger"
+        )
+        self._reactivate = self._button("Reactivate", self.reactivate_selected, icon="user-plus")
+        self._restore = w.Checkbox(
+            value=False,
+            description="restore checklist settings",
+            indent=False,
+            layout=w.Layout(width="190px"),
+        )
+        self._ro_on = self._button("Read-only on", lambda: self.set_read_only_selected(True))
+        self._ro_off = self._button("Read-only off", lambda: self.set_read_only_selected(False))
+        self._level = w.Dropdown(
+            options=[("Access level…", ANY), *LEVEL_CHOICES], layout=w.Layout(width="170px")
+        )
+        self._set_level = self._button("Set level", self.set_access_level_selected)
+        self._checklist = self._button("Checklist", self.show_checklist, icon="list")
+
+    def _build_pager(self) -> None:
+        def pager(name: str, action: Callable[[], Any], icon: str) -> w.Button:
+            # an icon only: the tooltip names it for screen readers and tests
+            return self._button("", action, icon=icon, width="36px", tooltip=name)
+
+        self._first = pager("First page", self.first_page, "step-backward")
+        self._prev = pager("Previous page", self.prev_page, "chevron-left")
+        self._next = pager("Next page", self.next_page, "chevron-right")
+        self._last = pager("Last page", self.last_page, "step-forward")
+        self._page_box = w.BoundedIntText(
+            value=1, min=1, max=1, description="Page", layout=w.Layout(width="130px")
+        )
+        self._page_box.observe(self._page_typed, "value")
+        self._of_pages = w.HTML()
+        self._status_line = w.HTML()
+        self._message = w.HTML()
+
+    def _build_panels(self) -> None:
+        self._confirm_text = w.HTML()
+        self._reason = w.Text(
+            placeholder="Reason (kept in the audit trail)", layout=w.Layout(width="360px")
+        )
+        self._resolve = w.Checkbox(
+            value=False, description="resolve the checklist too", indent=False
+        )
+        self._confirm = self._button("Confirm deactivation", self.confirm, style="danger")
+        self._cancel = self._button("Cancel", self.cancel)
+        self._confirm_panel = w.VBox(
+            [
+                self._confirm_text,
+                w.HBox([self._reason, self._resolve]),
+                w.HBox([self._confirm, self._cancel]),
+            ],
+            layout=w.Layout(display="none"),
+        )
+        self._confirm_panel.add_class("opskit-panel")
+        self._outcome = w.HTML()
+        self._detail = w.HTML()
+        self._close_detail = self._button("Close", self._hide_panel, icon="times")
+        self._detail_panel = w.VBox(
+            [self._detail, self._close_detail], layout=w.Layout(display="none")
+        )
+        self._detail_panel.add_class("opskit-panel")
+
+    def _assemble(self) -> w.VBox:
+        """The parts in reading order: filters, actions, confirmation, rows, pager."""
+        title = w.HTML(title_html(self.model.actor, len(self.model.viewer.groups)))
+        self._rows_box = w.VBox(layout=w.Layout(width="100%"))
+        self._grow_pool(self.model.page_size)
+        self._header = w.HTML(header_html(), layout=w.Layout(flex="1 1 auto"))
+        head = w.HBox(
+            [
+                w.HTML(layout=w.Layout(width="26px")),
+                self._header,
+                w.HTML(layout=w.Layout(width="64px")),
+            ],
+            layout=w.Layout(width="100%"),
+        )
+        widget = w.VBox(
+            [
+                w.HTML(STYLE),
+                title,
+                *self._filters.lines(),
+                w.HBox(
+                    [self._select_page, self._select_all, self._clear_selection],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                w.HBox(
+                    [
+                        self._deactivate,
+                        self._reactivate,
+                        self._restore,
+                        self._ro_on,
+                        self._ro_off,
+                        self._level,
+                        self._set_level,
+                        self._checklist,
+                    ],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                self._confirm_panel,
+                self._outcome,
+                head,
+                self._rows_box,
+                w.HBox(
+                    [
+                        self._first,
+                        self._prev,
+                        self._page_box,
+                        self._of_pages,
+                        self._next,
+                        self._last,
+                        self._status_line,
+                    ],
+                    layout=w.Layout(align_items="center", flex_flow="row wrap"),
+                ),
+                self._message,
+                self._detail_panel,
+            ],
+            layout=w.Layout(width="100%"),
+        )
+        widget.add_class("opskit-user-table")
+        return widget
