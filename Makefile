@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-$(DEMO_DB): $(STAMP) $(wildcard data/demo/*.csv)
+$(DEMO_DB): $(STAMP) $(wildcard opskit/demo/*.csv)
 	$(BIN)/opskit demo --db sqlite:///$(DEMO_DB)
 
 lab: $(STAMP) $(DEMO_DB)

@@ -23,6 +23,7 @@ import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,9 @@ from .clock import parse_time
 from .db import Database
 from .errors import BadInput
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+# Package data, found through the package rather than this file, so it is there in any install
+# and wherever this module moves inside the package.
+DEMO_DIR = Path(str(resources.files("opskit") / "demo"))
 
 
 @dataclass(frozen=True)
