@@ -15,7 +15,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Debian's Chromium, which the browser suite (tests/browser) drives through Playwright
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: lab test lint unit notebooks notebook-demo notebook-outputs browser bench stress clean
+.PHONY: lab test lint unit notebooks notebook-demo notebook-outputs package browser bench stress clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "opskit needs Python 3.11 or newer on PATH"; exit 2; }
@@ -66,6 +66,13 @@ notebook-outputs: notebook-demo
 	done
 	$(BIN)/python tools/check_notebooks.py --strip $(or $(NB),notebooks/*.ipynb)
 
+# What a user gets from `pip install 'opskit[lab]'`: a wheel built from this tree, installed
+# into a new virtual environment in a temporary folder, then `opskit demo` and papermill
+# over each notebook, run outside the repository (tools/check_package.py).
+package:
+	@test -n "$(PYTHON)" || { echo "opskit needs Python 3.11 or newer on PATH"; exit 2; }
+	$(PYTHON) tools/check_package.py
+
 # JupyterLab in headless Chromium, in one process (the tests share one server). Without
 # Chromium it is skipped, saying so; with OPSKIT_REQUIRE_BROWSER=1 (CI) that is a failure.
 browser: $(STAMP)
@@ -78,7 +85,7 @@ browser: $(STAMP)
 		echo "*** browser suite SKIPPED: $(CHROMIUM) not found (apt-get install -y chromium) ***"; \
 	fi
 
-test: lint unit notebooks browser
+test: lint unit notebooks package browser
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
