@@ -15,7 +15,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Debian's Chromium, which the browser suite (tests/browser) drives through Playwright
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: lab test lint unit notebooks browser bench stress clean
+.PHONY: lab test lint unit notebooks notebook-demo notebook-outputs package browser bench stress clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "opskit needs Python 3.11 or newer on PATH"; exit 2; }
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-$(DEMO_DB): $(STAMP) $(wildcard data/demo/*.csv)
+$(DEMO_DB): $(STAMP) $(wildcard opskit/demo/*.csv)
 	$(BIN)/opskit demo --db sqlite:///$(DEMO_DB)
 
 lab: $(STAMP) $(DEMO_DB)
@@ -33,24 +33,45 @@ lab: $(STAMP) $(DEMO_DB)
 		$(CURDIR)/$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=$(CURDIR)/notebooks
 
 lint: $(STAMP)
-	$(BIN)/ruff check opskit tests benchmarks
-	$(BIN)/ruff format --check opskit tests benchmarks
+	$(BIN)/ruff check opskit tests benchmarks tools
+	$(BIN)/ruff format --check opskit tests benchmarks tools
+	$(BIN)/python tools/check_notebooks.py notebooks/*.ipynb
 
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 -q -m "not browser" tests
 
 # Each notebook runs under nbval on its own fresh copy of the demo, at the frozen clock,
-# so one notebook's changes (03 applies a bulk run) never reach another's outputs.
-notebooks: $(STAMP)
+# so one notebook's changes (03 can apply a bulk run) never reach another's outputs.
+FRESH_NB_COPY = cp $(NB_DB) build/nbval.db; rm -f build/nbval.db-wal build/nbval.db-shm
+NB_ENV = OPSKIT_DATABASE_URL=sqlite:///$(CURDIR)/build/nbval.db OPSKIT_NOW=$(DEMO_NOW)
+
+notebook-demo: $(STAMP)
 	@mkdir -p build
 	rm -f $(NB_DB) $(NB_DB)-wal $(NB_DB)-shm
 	OPSKIT_NOW=$(DEMO_NOW) $(BIN)/opskit demo --db sqlite:///$(CURDIR)/$(NB_DB)
+
+notebooks: notebook-demo
 	@set -e; for nb in notebooks/*.ipynb; do \
-		cp $(NB_DB) build/nbval.db; rm -f build/nbval.db-wal build/nbval.db-shm; \
-		echo "nbval $$nb"; \
-		OPSKIT_DATABASE_URL=sqlite:///$(CURDIR)/build/nbval.db OPSKIT_NOW=$(DEMO_NOW) \
-			$(BIN)/pytest -q -p no:xdist -p no:cacheprovider --nbval $$nb; \
+		$(FRESH_NB_COPY); echo "nbval $$nb"; \
+		$(NB_ENV) $(BIN)/pytest -q -p no:xdist -p no:cacheprovider --nbval $$nb; \
 	done
+
+# The committed outputs come only from here: the run nbval compares against, from the
+# top, then stripped of widget state and timings (tools/check_notebooks.py).
+# NB=notebooks/03_bulk_offboarding.ipynb regenerates one.
+notebook-outputs: notebook-demo
+	@set -e; for nb in $(or $(NB),notebooks/*.ipynb); do \
+		$(FRESH_NB_COPY); echo "run $$nb"; \
+		$(NB_ENV) $(BIN)/jupyter nbconvert --log-level WARN --to notebook --execute --inplace $$nb; \
+	done
+	$(BIN)/python tools/check_notebooks.py --strip $(or $(NB),notebooks/*.ipynb)
+
+# What a user gets from `pip install 'opskit[lab]'`: a wheel built from this tree, installed
+# into a new virtual environment in a temporary folder, then `opskit demo` and papermill
+# over each notebook, run outside the repository (tools/check_package.py).
+package:
+	@test -n "$(PYTHON)" || { echo "opskit needs Python 3.11 or newer on PATH"; exit 2; }
+	$(PYTHON) tools/check_package.py
 
 # JupyterLab in headless Chromium, in one process (the tests share one server). Without
 # Chromium it is skipped, saying so; with OPSKIT_REQUIRE_BROWSER=1 (CI) that is a failure.
@@ -64,7 +85,7 @@ browser: $(STAMP)
 		echo "*** browser suite SKIPPED: $(CHROMIUM) not found (apt-get install -y chromium) ***"; \
 	fi
 
-test: lint unit notebooks browser
+test: lint unit notebooks package browser
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

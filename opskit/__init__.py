@@ -1,63 +1,72 @@
 """opskit: operations toolkit for practice groups.
 
 The public API: everything the CLI and the notebooks use is importable from here.
-Widgets (``UserTable``, ``ChecklistWidget``, ``OffboardingWidget``, ...) load
-ipywidgets, so they are imported on first use rather than with the package.
+Names are imported on first use (PEP 562), so ``import opskit`` and ``opskit --help``
+load neither SQLAlchemy nor pandas, and the widgets load ipywidgets only when used.
 """
 
-from .audit import audit_events
+from __future__ import annotations
 
-# the function is exported as checklist_rows: "opskit.checklist" stays the module
-from .checklist import ITEMS, checklist_summary, resolve_checklist
-from .checklist import checklist as checklist_rows
-from .clock import now
-from .dataset import export_dataset, load_dataset, load_demo
-from .db import Database, connect
-from .errors import (
-    BadInput,
-    FullAccessMember,
-    NotAuthorized,
-    OpskitError,
-    Refused,
-    SignInRefused,
-    UnknownGroup,
-    UnknownMember,
-    UnknownUser,
-    WouldLockOutGroup,
-)
-from .invariants import check_invariants
-from .lifecycle import ActionResult, change_access, deactivate, reactivate, sign_in
-from .members import MemberFilter, count_members, list_members
-from .offboard import apply_plan, list_runs, plan_offboarding, resume_run, run_rows, undo_run
-from .offboard_input import read_targets
-from .reports import (
-    dormant_report,
-    inactive_report,
-    status_summary,
-    trends_report,
-    write_candidates_csv,
-)
-from .schema import Action
-from .synthetic import load_synthetic
+import importlib
+from typing import Any
 
-_WIDGETS = {
-    "UserTable",
-    "ChecklistWidget",
-    "OffboardingWidget",
-    "checklist_table",
-    "export_checklist_csv",
-    "PlanTable",
-    "RunTable",
+# public name -> the module (relative to this package) that defines it
+_EXPORTS: dict[str, str] = {
+    "audit_events": "audit",
+    "ITEMS": "checklist",
+    "checklist_rows": "checklist",
+    "checklist_summary": "checklist",
+    "resolve_checklist": "checklist",
+    "now": "clock",
+    "export_dataset": "dataset",
+    "load_dataset": "dataset",
+    "load_demo": "dataset",
+    "Database": "db",
+    "connect": "db",
+    "BadInput": "errors",
+    "FullAccessMember": "errors",
+    "NotAuthorized": "errors",
+    "OpskitError": "errors",
+    "Refused": "errors",
+    "SignInRefused": "errors",
+    "UnknownGroup": "errors",
+    "UnknownMember": "errors",
+    "UnknownUser": "errors",
+    "WouldLockOutGroup": "errors",
+    "check_invariants": "invariants",
+    "ActionResult": "lifecycle",
+    "change_access": "lifecycle",
+    "deactivate": "lifecycle",
+    "reactivate": "lifecycle",
+    "sign_in": "lifecycle",
+    "MemberFilter": "members",
+    "count_members": "members",
+    "list_members": "members",
+    "apply_plan": "offboard",
+    "list_runs": "offboard",
+    "plan_offboarding": "offboard",
+    "resume_run": "offboard",
+    "run_rows": "offboard",
+    "undo_run": "offboard",
+    "read_targets": "offboard_input",
+    "dormant_report": "reports",
+    "inactive_report": "reports",
+    "status_summary": "reports",
+    "trends_report": "reports",
+    "write_candidates_csv": "reports",
+    "Action": "schema",
+    "load_synthetic": "synthetic",
+    "UserTable": "widgets",
+    "ChecklistWidget": "widgets",
+    "OffboardingWidget": "widgets",
+    "checklist_table": "widgets",
+    "export_checklist_csv": "widgets",
+    "PlanTable": "widgets",
+    "RunTable": "widgets",
 }
 
-
-def __getattr__(name: str):
-    if name in _WIDGETS:
-        from . import widgets
-
-        return getattr(widgets, name)
-    raise AttributeError(f"module 'opskit' has no attribute {name!r}")
-
+# public names that differ from the module's own: "opskit.checklist" stays the module
+_RENAMED = {"checklist_rows": "checklist"}
 
 __all__ = [
     "ITEMS",
@@ -112,3 +121,37 @@ __all__ = [
     "undo_run",
     "write_candidates_csv",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        return _submodule(name)
+    try:
+        module = importlib.import_module(f".{module_name}", __name__)
+    except ModuleNotFoundError as missing:
+        if missing.name == "ipywidgets":
+            raise ModuleNotFoundError(
+                f"opskit.{name} is a notebook widget: install opskit[lab] for ipywidgets",
+                name=missing.name,
+            ) from missing
+        raise
+    value = getattr(module, _RENAMED.get(name, name))
+    globals()[name] = value  # found once; later lookups do not come back here
+    return value
+
+
+def _submodule(name: str) -> Any:
+    """``opskit.reports`` and the like, as after ``import opskit.reports``."""
+    if name.startswith("__"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as missing:
+        if missing.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

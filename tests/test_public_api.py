@@ -45,6 +45,32 @@ def test_the_command_line_starts_without_loading_widgets():
     assert out.stdout.strip() == "False"
 
 
+def test_the_command_line_answers_help_without_loading_the_library():
+    code = (
+        "import sys\n"
+        "from opskit.cli import main\n"
+        "sys.argv = ['opskit', '--help']\n"
+        "try:\n    main()\n"
+        "except SystemExit:\n"
+        "    heavy = ('sqlalchemy', 'pandas', 'numpy', 'alembic', 'ipywidgets')\n"
+        "    print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_name_is_imported_on_first_use_and_a_misspelt_one_is_an_attribute_error():
+    code = (
+        "import sys, opskit\n"
+        "print('opskit.reports' in sys.modules)\n"
+        "from opskit import dormant_report\n"
+        "print(dormant_report.__module__, 'opskit.reports' in sys.modules)\n"
+        "print(hasattr(opskit, 'dormant_reprot'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:3] == ["False", "opskit.reports True", "False"]
+
+
 def test_notebooks_import_only_from_the_public_api():
     imports = re.compile(r"^\s*(?:from|import)\s+(opskit[\w.]*)", re.M)
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):

@@ -2,6 +2,9 @@
 
 Errors become one line on stderr and an exit code: 1 when a rule refuses, 2 for bad
 input. No traceback reaches the user (``OPSKIT_DEBUG=1`` shows it).
+
+Each command imports the library modules it calls inside its function, so that
+``opskit --help`` (and a mistyped option) answers without loading SQLAlchemy or pandas.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ import os
 import sys
 
 import click
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..errors import OpskitError
 from . import (
@@ -41,18 +43,16 @@ class OpskitGroup(click.Group):
         except OpskitError as error:
             click.echo(f"opskit: {error}".replace("\n", " "), err=True)
             sys.exit(error.exit_code)
-        except (OperationalError, DBAPIError) as error:
-            if os.environ.get("OPSKIT_DEBUG"):
-                raise
-            detail = str(getattr(error, "orig", error) or error).strip().splitlines()
-            click.echo(f"opskit: database error: {detail[0] if detail else error}", err=True)
-            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("opskit: interrupted", err=True)
             sys.exit(130)
         except Exception as error:  # the last line of defence: never a traceback
             if os.environ.get("OPSKIT_DEBUG"):
                 raise
+            if _is_database_error(error):
+                detail = str(getattr(error, "orig", error) or error).strip().splitlines()
+                click.echo(f"opskit: database error: {detail[0] if detail else error}", err=True)
+                sys.exit(2)
             click.echo(
                 f"opskit: internal error: {type(error).__name__}: {error} "
                 "(set OPSKIT_DEBUG=1 for details)".replace("\n", " "),
@@ -60,6 +60,16 @@ class OpskitGroup(click.Group):
             )
             sys.exit(3)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _is_database_error(error: Exception) -> bool:
+    """A driver's error (server gone, disk full) as SQLAlchemy raises it. SQLAlchemy is
+    imported here, not at start-up: when it was never loaded, the error is not one of its."""
+    if "sqlalchemy" not in sys.modules:
+        return False
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(error, DBAPIError)
 
 
 @click.group(cls=OpskitGroup, context_settings={"help_option_names": ["-h", "--help"]})

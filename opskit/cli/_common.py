@@ -10,12 +10,14 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..clock import iso
-from ..db import Database, connect
+
+if TYPE_CHECKING:
+    from ..db import Database
 
 FORMATS = ("table", "csv", "json")
 
@@ -42,8 +44,20 @@ def format_option(command: Callable) -> Callable:
     )(command)
 
 
+class LibraryDefault(click.Option):
+    """An option whose default is a function reading the library's own constant: the
+    library module is imported when the default is needed (a run, or this command's
+    --help, which shows the value), not when ``opskit`` starts."""
+
+    def get_default(self, ctx: click.Context, call: bool = True) -> Any:
+        value = super().get_default(ctx, call=call)
+        return value() if callable(value) else value
+
+
 def open_db(db_url: str | None, *, create: bool = False) -> Database:
     """The database named by --db here or before the command, else the environment."""
+    from ..db import connect
+
     if db_url is None:
         ctx = click.get_current_context(silent=True)
         root = ctx.find_root() if ctx else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..audit import audit_events
 from ._common import db_option, emit_rows, format_option, open_db
 
 AUDIT_COLUMNS = ["at", "actor", "group_id", "email", "action", "item", "reason", "run"]
@@ -18,6 +17,8 @@ AUDIT_COLUMNS = ["at", "actor", "group_id", "email", "action", "item", "reason",
 @format_option
 def audit_cmd(group, user, run, db_url, fmt):
     """Show audit events, oldest first."""
+    from ..audit import audit_events
+
     rows = audit_events(open_db(db_url), group=group, user=user, run=run)
     emit_rows(rows, fmt, columns=AUDIT_COLUMNS + (["before", "after"] if fmt != "table" else []))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..invariants import check_invariants
 from ._common import db_option, emit_rows, format_option, open_db
 
 COLUMNS = ["kind", "group_id", "email", "run", "message"]
@@ -21,6 +20,8 @@ def check_cmd(ctx, db_url, fmt):
     Prints one row per violation. Exit code 0 when there is none, 1 when there is any
     (like a linter), 2 when the database cannot be read.
     """
+    from ..invariants import check_invariants
+
     violations = check_invariants(open_db(db_url))
     if violations or fmt != "table":
         emit_rows(violations, fmt, columns=COLUMNS)

@@ -4,14 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..checklist import (
-    CHECKLIST_COLUMNS,
-    SUMMARY_COLUMNS,
-    checklist,
-    checklist_summary,
-    parse_items,
-    resolve_checklist,
-)
 from ._common import db_option, emit_rows, format_option, open_db
 
 TABLE_COLUMNS = ["group", "email", "status", "item", "state", "count", "detail"]
@@ -38,6 +30,15 @@ TABLE_COLUMNS = ["group", "email", "status", "item", "state", "count", "detail"]
 def checklist_cmd(group, user, resolve, actor, summary, db_url, fmt):
     """Show the pre-deactivation checklist of a group, a member or every group;
     with --resolve, resolve items and show the member's checklist after."""
+    from ..checklist import (
+        CHECKLIST_COLUMNS,
+        SUMMARY_COLUMNS,
+        checklist,
+        checklist_summary,
+        parse_items,
+        resolve_checklist,
+    )
+
     if summary:
         if resolve is not None or user is not None:
             raise click.UsageError("--summary counts a group or every group: no --user/--resolve")

@@ -1,8 +1,4 @@
-"""``opskit load``, ``opskit export`` and ``opskit demo``: the dataset folder.
-
-The dataset modules (pandas, numpy) are imported when one of these commands runs, so
-the other commands do not pay for them at start-up.
-"""
+"""``opskit load``, ``opskit export`` and ``opskit demo``: the dataset folder."""
 
 from __future__ import annotations
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..lifecycle import change_access, deactivate, reactivate, sign_in
-from ..members import MEMBER_COLUMNS, list_members
 from ._common import db_option, emit_record, emit_rows, format_option, open_db
 
 group_option = click.option("--group", "-g", required=True, help="Group id or exact name.")
@@ -27,6 +25,8 @@ actor_option = click.option(
 @format_option
 def users_cmd(group, status, db_url, fmt):
     """List members: active first, inactive after (greyed in a terminal)."""
+    from ..members import MEMBER_COLUMNS, list_members
+
     rows = list_members(open_db(db_url), group=group, status=status)
     emit_rows(rows, fmt, columns=MEMBER_COLUMNS, dim=lambda r: r["status"] == "inactive")
 
@@ -46,6 +46,8 @@ def users_cmd(group, status, db_url, fmt):
 @format_option
 def deactivate_cmd(email, group, actor, reason, resolve_checklist, dry_run, db_url, fmt):
     """Deactivate EMAIL in a group: sign them out everywhere there, keep all their data."""
+    from ..lifecycle import deactivate
+
     result = deactivate(
         open_db(db_url),
         email,
@@ -71,6 +73,8 @@ def deactivate_cmd(email, group, actor, reason, resolve_checklist, dry_run, db_u
 @format_option
 def reactivate_cmd(email, group, actor, restore_settings, db_url, fmt):
     """Reactivate EMAIL in a group with the access level they had."""
+    from ..lifecycle import reactivate
+
     result = reactivate(
         open_db(db_url), email, group, actor=actor, restore_settings=restore_settings
     )
@@ -88,6 +92,8 @@ def reactivate_cmd(email, group, actor, restore_settings, db_url, fmt):
 @format_option
 def access_cmd(email, group, actor, level, read_only, owner, db_url, fmt):
     """Change EMAIL's access level, read-only flag or account ownership in a group."""
+    from ..lifecycle import change_access
+
     if level is None and read_only is None and owner is None:
         raise click.UsageError(
             "say what to change: --level, --read-only/--no-read-only or --owner/--no-owner"
@@ -106,6 +112,8 @@ def access_cmd(email, group, actor, level, read_only, owner, db_url, fmt):
 @format_option
 def sign_in_cmd(email, group, device, db_url, fmt):
     """Sign EMAIL in to a group on a device (refused for inactive members)."""
+    from ..lifecycle import sign_in
+
     emit_record(sign_in(open_db(db_url), email, group, device=device).to_dict(), fmt)
 
 

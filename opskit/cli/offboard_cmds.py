@@ -1,4 +1,4 @@
-"""``opskit offboard``: plan, apply, resume, status, undo (SPEC sections 5 and 7)."""
+"""``opskit offboard``: plan, apply, resume, status, undo."""
 
 from __future__ import annotations
 
@@ -6,37 +6,32 @@ import sys
 
 import click
 
-from ..offboard import (
-    BATCH_SIZE,
-    PLAN_COLUMNS,
-    RUN_COLUMNS,
-    RUN_ROW_COLUMNS,
-    apply_plan,
-    list_runs,
-    plan_offboarding,
-    resume_run,
-    run_rows,
-    run_summary,
-    undo_run,
-)
-from ._common import db_option, emit_record, emit_rows, format_option, open_db
+from ._common import LibraryDefault, db_option, emit_record, emit_rows, format_option, open_db
 
 CHANGED = ("deactivated", "read_only", "reactivated", "changed")
 PLAN_TABLE = ["row", "line", "group", "email", "action", "blocker", "sessions", "checklist"]
 PLAN_TABLE += ["future_appointments", "message"]
 
 
-def _emit_run(summary, rows, fmt, columns=RUN_ROW_COLUMNS) -> None:
+def _batch_size() -> int:
+    from ..offboard import BATCH_SIZE
+
+    return BATCH_SIZE
+
+
+def _emit_run(summary, rows, fmt) -> None:
     """A run: its summary and its rows (``run`` and ``rows`` in JSON)."""
+    from ..offboard import RUN_ROW_COLUMNS
+
     if fmt == "json":
         emit_record({**summary, "rows": rows}, "json")
         return
     if fmt == "csv":
-        emit_rows(rows, "csv", columns=columns)
+        emit_rows(rows, "csv", columns=RUN_ROW_COLUMNS)
         return
     emit_record(summary, "table")
     click.echo()
-    emit_rows(rows, "table", columns=columns, dim=lambda r: r.get("result") not in CHANGED)
+    emit_rows(rows, "table", columns=RUN_ROW_COLUMNS, dim=lambda r: r.get("result") not in CHANGED)
 
 
 @click.group("offboard")
@@ -72,6 +67,8 @@ def plan_cmd(csv_file, actor, group, out, action, reason, db_url, fmt):
     Nothing changes: the plan shows, per group and member, what apply would do or why it
     will not (the blocker), with a fingerprint of the state it was planned on. Use - to
     read the CSV from standard input."""
+    from ..offboard import PLAN_COLUMNS, plan_offboarding
+
     source = sys.stdin.buffer.read() if csv_file == "-" else csv_file
     name = "stdin" if csv_file == "-" else None
     plan = plan_offboarding(
@@ -107,8 +104,9 @@ def plan_cmd(csv_file, actor, group, out, action, reason, db_url, fmt):
 )
 @click.option(
     "--batch-size",
+    cls=LibraryDefault,
     type=click.IntRange(min=1),
-    default=BATCH_SIZE,
+    default=_batch_size,
     show_default=True,
     help="Rows per transaction.",
 )
@@ -119,6 +117,8 @@ def apply_cmd(plan_file, resolve_checklist, batch_size, db_url, fmt):
 
     Rows changed since planning are refused as stale. A run that is killed can be
     finished with 'opskit offboard resume RUN'."""
+    from ..offboard import apply_plan, run_rows
+
     db = open_db(db_url)
     summary = apply_plan(
         db, plan_file, resolve_checklist=resolve_checklist, batch_size=batch_size, progress=None
@@ -132,6 +132,8 @@ def apply_cmd(plan_file, resolve_checklist, batch_size, db_url, fmt):
 @format_option
 def resume_cmd(run_id, db_url, fmt):
     """Finish an interrupted run: only its pending rows, nothing applied twice."""
+    from ..offboard import resume_run, run_rows
+
     db = open_db(db_url)
     summary = resume_run(db, run_id, progress=None)
     _emit_run(summary.to_dict(), run_rows(db, summary.run), fmt)
@@ -143,6 +145,8 @@ def resume_cmd(run_id, db_url, fmt):
 @format_option
 def status_cmd(run_id, db_url, fmt):
     """Every run with its state (running, interrupted, done, undone), or one run's rows."""
+    from ..offboard import RUN_COLUMNS, list_runs, run_rows, run_summary
+
     db = open_db(db_url)
     if run_id is None:
         emit_rows([r.to_dict() for r in list_runs(db)], fmt, columns=RUN_COLUMNS)
@@ -157,6 +161,8 @@ def status_cmd(run_id, db_url, fmt):
 @format_option
 def undo_cmd(run_id, actor, db_url, fmt):
     """Reactivate exactly the members RUN changed and restore their settings."""
+    from ..offboard import undo_run
+
     result = undo_run(open_db(db_url), run_id, actor=actor, progress=None)
     record = result.to_dict()
     rows = record.pop("rows")

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
-from ..reports import (
-    dormant_report,
-    inactive_report,
-    status_summary,
-    trends_report,
-    write_candidates_csv,
-)
 from ._common import db_option, emit_rows, format_option, open_db
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 group_option = click.option(
     "--group", "-g", default=None, help="Only this group (id or exact name)."
@@ -43,6 +38,8 @@ def report_cmd() -> None:
 def inactive_cmd(group, db_url, fmt):
     """Inactive members: when, by whom, why, open checklist items; `finding` marks
     one still bookable online or with an integration or auto top-up still on."""
+    from ..reports import inactive_report
+
     _emit(inactive_report(open_db(db_url), group=group), fmt)
 
 
@@ -74,6 +71,8 @@ def inactive_cmd(group, db_url, fmt):
 @format_option
 def dormant_cmd(group, days, grace_days, out, db_url, fmt):
     """Active members who have not signed in for --days days: offboarding candidates."""
+    from ..reports import dormant_report, write_candidates_csv
+
     frame = dormant_report(open_db(db_url), days=days, grace_days=grace_days, group=group)
     _emit(frame, fmt)
     if out is not None:
@@ -100,6 +99,8 @@ def dormant_cmd(group, days, grace_days, out, db_url, fmt):
 def trends_cmd(group, summary, db_url, fmt):
     """Deactivations and reactivations per month and group (or, with --summary,
     active vs inactive members per group)."""
+    from ..reports import status_summary, trends_report
+
     db = open_db(db_url)
     _emit(status_summary(db, group=group) if summary else trends_report(db, group=group), fmt)
 
