@@ -29,7 +29,7 @@ from .invariants import check_invariants
 from .lifecycle import ActionResult, change_access, deactivate, reactivate, sign_in
 from .members import MemberFilter, count_members, list_members
 from .offboard import apply_plan, list_runs, plan_offboarding, resume_run, run_rows, undo_run
-from .offboard_input import read_targets
+from .offboard.input import read_targets
 from .reports import (
     dormant_report,
     inactive_report,
