@@ -104,17 +104,7 @@ def _status_is(status: str):
     return (s.memberships.c.status + "") == status
 
 
-def _status_change(membership_ids: Sequence[int], status: str, conn: Connection, **values):
-    m = s.memberships.c
-    other = "active" if status == "inactive" else "inactive"
-    return (
-        update(s.memberships)
-        .where(in_values(conn, m.membership_id, membership_ids), _status_is(other))
-        .values(status=status, **values)
-    )
-
-
-def set_status(
+def _status_change(
     conn: Connection,
     membership_ids: Sequence[int],
     status: str,
@@ -122,46 +112,37 @@ def set_status(
     actor_id: str,
     at,
     reason: str | None,
-) -> int:
+):
+    m = s.memberships.c
+    other = "active" if status == "inactive" else "inactive"
+    return (
+        update(s.memberships)
+        .where(in_values(conn, m.membership_id, membership_ids), _status_is(other))
+        .values(
+            status=status, status_changed_at=at, status_changed_by=actor_id, status_reason=reason
+        )
+    )
+
+
+def set_status(conn: Connection, membership_ids: Sequence[int], status: str, **change) -> int:
     """Flip memberships to ``status``, only those that still have the other one;
-    returns how many changed.
+    returns how many changed. ``change``: ``actor_id``, ``at`` and ``reason``.
 
     The condition makes the change race-safe: of two analysts at once, one changes the
     row and writes the audit event, the other sees no row changed and writes nothing.
     """
     if not membership_ids:
         return 0
-    statement = _status_change(
-        membership_ids,
-        status,
-        conn,
-        status_changed_at=at,
-        status_changed_by=actor_id,
-        status_reason=reason,
-    )
-    return conn.execute(statement).rowcount
+    return conn.execute(_status_change(conn, membership_ids, status, **change)).rowcount
 
 
 def set_status_returning(
-    conn: Connection,
-    membership_ids: Sequence[int],
-    status: str,
-    *,
-    actor_id: str,
-    at,
-    reason: str | None,
+    conn: Connection, membership_ids: Sequence[int], status: str, **change
 ) -> set[int]:
     """``set_status``, returning which memberships changed (undo audits exactly those)."""
     if not membership_ids:
         return set()
-    statement = _status_change(
-        membership_ids,
-        status,
-        conn,
-        status_changed_at=at,
-        status_changed_by=actor_id,
-        status_reason=reason,
-    )
+    statement = _status_change(conn, membership_ids, status, **change)
     return set(conn.execute(statement.returning(s.memberships.c.membership_id)).scalars())
 
 

@@ -1,10 +1,33 @@
 """Plan files and a run's stored plan: writing them, and reading them fast.
 
-A plan file is JSON, one plan row per line (the header, then ``"rows": [``, then a row
-a line), so that a reviewer can read it, diff it and delete rows; ``from_json`` also
-reads hand-edited files of any shape and says what is wrong. A run keeps its plan in
-``offboard_run_plans`` as ``to_stored`` writes it: the same document with each row an
-array in ``PLAN_COLUMNS`` order, a thousand rows a line.
+``from_json`` reads hand-edited plan files of any shape and says what is wrong; ``load``
+reads what ``save`` wrote faster. A run keeps its plan in ``offboard_run_plans`` as
+``to_stored`` writes it: the same document with each row an array in ``PLAN_COLUMNS``
+order, a thousand rows a line.
+
+The plan file
+-------------
+JSON, one plan row per line so that a reviewer can read it, diff it and delete rows
+before applying::
+
+    {"opskit_plan": 1, "actor": "analyst@opskit.demo", "actor_id": "u-1",
+     "created_at": "2026-07-01T09:00:00Z", "source": "leavers.csv",
+     "options": {"group": null, "action": "deactivate", "reason": null},
+     "summary": {"rows": 5, "to_apply": 3, "blocked": 2, "members": 3, "groups": 2},
+     "rows": [
+      {"row": 1, "line": 2, "group_id": "g-1", "group": "Harbour", "email": "a@x.test",
+       "name": "A", "access_level": "clinical", "action": "deactivate", "reason": null,
+       "blocker": null, "message": null, "checklist": ["online_booking"], "sessions": 2,
+       "future_appointments": 1, "user_id": "u-7", "fingerprint": "9f2c..."},
+      ...
+     ]}
+
+``blocker`` is one of ``BLOCKERS`` and ``message`` says why in words. ``checklist`` lists
+the items ``--resolve-checklist`` would resolve; ``sessions`` is how many open sessions
+deactivation revokes (read-only keeps them). ``fingerprint`` hashes the member's status,
+access level, read-only flag, ownership, open-session count and which checklist items are
+pending; apply refuses a row whose fingerprint changed as ``stale``. Future appointments
+are shown but not fingerprinted: they are advisory, and the clock alone changes them.
 """
 
 from __future__ import annotations
