@@ -206,7 +206,8 @@ def lockout_counts(
     owners = func.count().filter(m.account_owner.is_(True))
     query = select(m.group_id, full, owners).where(m.status == "active").group_by(m.group_id)
     if group_ids is None:
-        counts = dict.fromkeys(conn.execute(select(s.groups.c.group_id)).scalars(), (0, 0))
+        every_group = select(s.groups.c.group_id).order_by(s.groups.c.group_id)
+        counts = dict.fromkeys(conn.execute(every_group).scalars(), (0, 0))
         parts = [query]
     else:
         counts = dict.fromkeys(group_ids, (0, 0))
@@ -232,7 +233,7 @@ def lockout_lacks(counts: tuple[int, int]) -> tuple[LockOut, ...]:
 def locked_out_groups(
     conn: Connection, group_ids: Iterable[str] | None = None
 ) -> dict[str, tuple[LockOut, ...]]:
-    """R4: the groups (of ``group_ids``, or all) left without what R4 requires."""
+    """R4: the groups (of ``group_ids``, or all, by id) left without what R4 requires."""
     found = {}
     for group_id, counts in lockout_counts(conn, group_ids).items():
         lacks = lockout_lacks(counts)
