@@ -155,8 +155,8 @@ def require_manager(conn: Connection, group: Row, actor: Row, *, doing: str) -> 
         )
     ).first()
     lack = manager_lack(member)
-    if lack is not None:
-        raise NotAuthorized(not_authorised(actor.email, f"{doing} in {group.name}", lack))
+    if lack is not None or member is None:
+        raise NotAuthorized(not_authorised(actor.email, f"{doing} in {group.name}", str(lack)))
     return member
 
 
