@@ -48,7 +48,7 @@ _EXPORTS: dict[str, str] = {
     "resume_run": "offboard",
     "run_rows": "offboard",
     "undo_run": "offboard",
-    "read_targets": "offboard_input",
+    "read_targets": "offboard",
     "dormant_report": "reports",
     "inactive_report": "reports",
     "status_summary": "reports",

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, and_, case, except_, func, literal, or_, sele
 
 from . import schema as s
 from .db import Database
+from .rules import locked_out_groups
 from .schema import Action
 
 _m = s.memberships.c
@@ -154,29 +155,9 @@ def _repeated_status_events(conn: Connection) -> Iterable[dict]:
 
 
 def _locked_out_groups(conn: Connection) -> Iterable[dict]:
-    active = _m.status == "active"
-    full = func.count(_m.membership_id).filter(active, _m.access_level == s.FULL)
-    owners = func.count(_m.membership_id).filter(active, _m.account_owner.is_(True))
-    query = (
-        select(s.groups.c.group_id, full.label("full"), owners.label("owners"))
-        .select_from(s.groups)
-        .outerjoin(s.memberships, _m.group_id == s.groups.c.group_id)
-        .group_by(s.groups.c.group_id)
-        .having(or_(full == 0, owners == 0))
-    )
-    for row in conn.execute(query):
-        if row.full == 0:
-            yield _violation(
-                "no_full_access_member",
-                f"{row.group_id} has no active Full Access member",
-                group_id=row.group_id,
-            )
-        if row.owners == 0:
-            yield _violation(
-                "no_account_owner",
-                f"{row.group_id} has no active account owner",
-                group_id=row.group_id,
-            )
+    for group_id, lacks in locked_out_groups(conn).items():
+        for lack in lacks:
+            yield _violation(lack.kind, f"{group_id} has {lack.text}", group_id=group_id)
 
 
 def _sets_read_only():
@@ -309,21 +290,20 @@ def _ledger_against_members(conn: Connection) -> Iterable[dict]:
 
 def _finished_runs_with_pending_rows(conn: Connection) -> Iterable[dict]:
     """A run keeps its plan's row count (``rows`` in its options) and a ledger row per
-    decided row; runs started by earlier versions kept pending rows with a NULL result."""
+    decided row."""
     runs = s.offboard_runs.c
     query = (
         select(
             runs.run_id,
             runs.options,
             func.count(_r.result).label("decided"),
-            func.count(_r.row_no).label("ledger"),
         )
         .outerjoin(s.offboard_run_rows, _r.run_id == runs.run_id)
         .where(runs.state == "done")
         .group_by(runs.run_id, runs.options)
     )
     for row in conn.execute(query):
-        planned = json.loads(row.options or "{}").get("rows", row.ledger)
+        planned = json.loads(row.options)["rows"]
         if row.decided < planned:
             yield _violation(
                 "run_done_with_pending_rows",

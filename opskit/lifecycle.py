@@ -9,20 +9,22 @@ transaction. ``actor`` is keyword-only and required, so every change says who di
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, func, insert, select, tuple_, update
 
 from . import schema as s
 from .audit import record
 from .clock import iso, now
-from .db import Database
+from .db import Database, in_values, members_table
 from .errors import BadInput, FullAccessMember, NotAuthorized, Refused, SignInRefused
 from .rules import (
     find_group,
     find_member,
     find_user,
+    full_access_refusal,
     guard_not_locked_out,
     has_other_active_membership,
     lock_group,
@@ -88,12 +90,106 @@ def _open_sessions(group_id: str, user_id: str):
     return and_(c.group_id == group_id, c.user_id == user_id, c.revoked_at.is_(None))
 
 
-def revoke_sessions(conn: Connection, group_id: str, user_id: str, at) -> int:
-    """Sign a member out of one group on every device; returns how many sessions."""
-    done = conn.execute(
-        update(s.sessions).where(_open_sessions(group_id, user_id)).values(revoked_at=at)
+# ------------------------------------------------------------ the shared state changes
+# One implementation of each change a member's row goes through, called with one id by
+# the verbs below and with a batch of ids by bulk offboarding. Each is conditional on the
+# state the change starts from and returns how many rows it changed, so that the caller
+# can tell a race lost (fewer rows) from a change made and audit only what it changed.
+
+
+def _status_is(status: str):
+    """``status = :status`` written so that no index can serve it: a batch names its
+    members by id, and SQLite would otherwise walk the status index (every active
+    member) for each batch, which makes a bulk run quadratic."""
+    return (s.memberships.c.status + "") == status
+
+
+def _status_change(
+    conn: Connection,
+    membership_ids: Sequence[int],
+    status: str,
+    *,
+    actor_id: str,
+    at,
+    reason: str | None,
+):
+    m = s.memberships.c
+    other = "active" if status == "inactive" else "inactive"
+    return (
+        update(s.memberships)
+        .where(in_values(conn, m.membership_id, membership_ids), _status_is(other))
+        .values(
+            status=status, status_changed_at=at, status_changed_by=actor_id, status_reason=reason
+        )
     )
-    return done.rowcount
+
+
+def set_status(conn: Connection, membership_ids: Sequence[int], status: str, **change) -> int:
+    """Flip memberships to ``status``, only those that still have the other one;
+    returns how many changed. ``change``: ``actor_id``, ``at`` and ``reason``.
+
+    The condition makes the change race-safe: of two analysts at once, one changes the
+    row and writes the audit event, the other sees no row changed and writes nothing.
+    """
+    if not membership_ids:
+        return 0
+    return conn.execute(_status_change(conn, membership_ids, status, **change)).rowcount
+
+
+def set_status_returning(
+    conn: Connection, membership_ids: Sequence[int], status: str, **change
+) -> set[int]:
+    """``set_status``, returning which memberships changed (undo audits exactly those)."""
+    if not membership_ids:
+        return set()
+    statement = _status_change(conn, membership_ids, status, **change)
+    return set(conn.execute(statement.returning(s.memberships.c.membership_id)).scalars())
+
+
+def revoke_sessions(conn: Connection, membership_ids: Sequence[int], *, at) -> int:
+    """Sign members out of their group on every device (R5); returns how many sessions."""
+    if not membership_ids:
+        return 0
+    c = s.sessions.c
+    with members_table(conn, membership_ids, name="signed_out") as members:
+        of_members = select(members.c.group_id, members.c.user_id)
+        return conn.execute(
+            update(s.sessions)
+            .where(tuple_(c.group_id, c.user_id).in_(of_members), c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        ).rowcount
+
+
+def make_read_only(conn: Connection, membership_ids: Sequence[int]) -> int:
+    """Make active members below Full Access read-only (R8); returns how many changed."""
+    if not membership_ids:
+        return 0
+    m = s.memberships.c
+    return conn.execute(
+        update(s.memberships)
+        .where(
+            in_values(conn, m.membership_id, membership_ids),
+            _status_is("active"),
+            m.read_only.is_(False),
+            m.access_level != s.FULL,
+        )
+        .values(read_only=True)
+    ).rowcount
+
+
+def lift_read_only(conn: Connection, membership_ids: Sequence[int]) -> set[int]:
+    """Lift read-only from members that have it; returns which changed."""
+    if not membership_ids:
+        return set()
+    m = s.memberships.c
+    return set(
+        conn.execute(
+            update(s.memberships)
+            .where(in_values(conn, m.membership_id, membership_ids), m.read_only.is_(True))
+            .values(read_only=False)
+            .returning(m.membership_id)
+        ).scalars()
+    )
 
 
 def _run(db: Database, dry_run: bool, work) -> ActionResult:
@@ -135,20 +231,18 @@ def deactivate(
         if member.status == "inactive":  # R6
             return _result(grp, target, member, "unchanged", message="already inactive")
         if member.access_level == s.FULL:  # R3
-            raise FullAccessMember(
-                f"{target.email} has Full Access in {grp.name} and cannot be deactivated; "
-                "lower their access level first"
-            )
+            raise FullAccessMember(full_access_refusal(target.email, grp.name))
         at = now()
         checklist_rows: list[dict[str, Any]] = []
         if resolve_checklist:
             from .checklist import resolve_for_deactivation
 
             checklist_rows = resolve_for_deactivation(conn, member, actor_id=who.user_id, at=at)
-        changed = _set_status(conn, member, "inactive", actor_id=who.user_id, at=at, reason=reason)
+        ids = [member.membership_id]
+        changed = set_status(conn, ids, "inactive", actor_id=who.user_id, at=at, reason=reason)
         if not changed:  # someone else got there first: no second event (R6)
             return _result(grp, target, _reload(conn, member), "unchanged")
-        revoked = revoke_sessions(conn, grp.group_id, target.user_id, at)
+        revoked = revoke_sessions(conn, ids, at=at)
         guard_not_locked_out(conn, grp, change=f"deactivating {target.email}")
         record(
             conn,
@@ -173,28 +267,6 @@ def deactivate(
         )
 
     return _run(db, dry_run, work)
-
-
-def _set_status(
-    conn: Connection, member: Row, status: str, *, actor_id: str, at, reason: str | None
-) -> bool:
-    """Flip one membership's status, only if it still has the other one; False if not.
-
-    The condition makes the change race-safe: of two analysts at once, one changes the
-    row and writes the audit event, the other sees no row changed and writes nothing.
-    """
-    other = "active" if status == "inactive" else "inactive"
-    changed = conn.execute(
-        update(s.memberships)
-        .where(
-            s.memberships.c.membership_id == member.membership_id,
-            s.memberships.c.status == other,
-        )
-        .values(
-            status=status, status_changed_at=at, status_changed_by=actor_id, status_reason=reason
-        )
-    ).rowcount
-    return changed == 1
 
 
 def _checklist_of(conn: Connection, member: Row) -> list[dict[str, Any]]:
@@ -250,8 +322,8 @@ def reactivate(
         if member.status == "active":  # R6
             outcome = "unchanged"
         else:
-            changed = _set_status(
-                conn, member, "active", actor_id=who.user_id, at=at, reason=reason
+            changed = set_status(
+                conn, [member.membership_id], "active", actor_id=who.user_id, at=at, reason=reason
             )
             outcome = "reactivated" if changed else "unchanged"
             if changed:
@@ -361,8 +433,7 @@ def _check_access_combination(target: Row, grp: Row, before: dict, after: dict) 
     if after["read_only"] and full:  # R8
         if before["access_level"] == s.FULL:
             raise FullAccessMember(
-                f"{target.email} has Full Access in {grp.name} and cannot be read-only; "
-                "lower their access level first"
+                full_access_refusal(target.email, grp.name, cannot_be="read-only")
             )
         raise FullAccessMember(
             f"{target.email} is read-only in {grp.name}; Full Access cannot be read-only, "

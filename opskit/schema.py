@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -250,10 +251,16 @@ offboard_runs = Table(
     Column("run_id", String(64), primary_key=True),
     Column("actor_id", String(64), nullable=False),
     Column("state", String(20), nullable=False),  # running, interrupted, done, undone
-    Column("options", Text, nullable=False),  # JSON
+    Column("options", Text, nullable=False),  # JSON, offboard.runs.RunOptions
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=True),
     Column("undone_at", DateTime, nullable=True),
+    # the process working on the run (offboard.liveness): its host, pid and the pid's
+    # start time, and its last heartbeat (wall-clock seconds since the epoch)
+    Column("process_host", String(255), nullable=True),
+    Column("process_pid", Integer, nullable=True),
+    Column("process_pid_start", String(32), nullable=True),
+    Column("heartbeat", Float, nullable=True),
 )
 
 # A run's plan as reviewed (JSON, Plan.to_stored), written once when the run starts. Its
@@ -275,8 +282,8 @@ offboard_run_rows = Table(
     Column("user_id", String(64), nullable=True),
     Column("email", String(320), nullable=False),
     Column("action", String(20), nullable=True),
-    # written with the row's batch; NULL only in runs started by earlier versions, which
-    # wrote every row up front
+    # written with the row's batch (a pending plan row has no ledger row); nullable
+    # because making it NOT NULL would copy the table on SQLite
     Column("result", String(20), nullable=True),
     Column("message", Text, nullable=True),
     Column("fingerprint", String(64), nullable=True),

@@ -32,7 +32,7 @@ from opskit.cli import cli
 from opskit.db import connect
 from opskit.errors import BadInput
 from opskit.lifecycle import deactivate, reactivate
-from opskit.offboard_input import parse_csv, read_bytes
+from opskit.offboard import parse_csv, read_bytes
 
 from .scenarios import build_clinic
 

@@ -56,7 +56,12 @@ def kinds(db) -> list[str]:
     return [v["kind"] for v in check_invariants(db)]
 
 
-def add_run(db, run_id: str, *, state: str = "done", rows=(), options="{}") -> None:
+def add_run(db, run_id: str, *, state: str = "done", rows=(), options=None) -> None:
+    if options is None:  # as apply_plan writes them (RunOptions)
+        options = json.dumps(
+            {"rows": len(rows), "resolve_checklist": False, "batch_size": 25_000}
+            | {"source": "leavers.csv", "planned_at": "2026-07-01T09:00:00Z"}
+        )
     with db.begin() as conn:
         conn.execute(
             s.offboard_runs.insert().values(

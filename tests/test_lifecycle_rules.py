@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 import opskit
 from opskit import schema as s
 from opskit.audit import audit_events
+from opskit.clock import now
 from opskit.errors import (
     BadInput,
     FullAccessMember,
@@ -21,8 +22,16 @@ from opskit.errors import (
     UnknownUser,
     WouldLockOutGroup,
 )
-from opskit.lifecycle import change_access, deactivate, reactivate, sign_in
+from opskit.lifecycle import (
+    change_access,
+    deactivate,
+    reactivate,
+    revoke_sessions,
+    set_status,
+    sign_in,
+)
 from opskit.members import list_members
+from opskit.rules import NOT_A_MEMBER, locked_out_groups, lockout_counts, manageable_groups
 
 
 def member(db, group_id, email):
@@ -419,3 +428,50 @@ def test_dry_run_reports_the_deactivation_and_writes_nothing(db, clinic):
     assert member(db, clinic.harbour, clinic.peter).status == "active"
     assert open_sessions(db, clinic.harbour, clinic.peter) == 2
     assert audit_events(db) == []
+
+
+# Each rule and change once, set-based: one member or many ----------------------------
+
+
+def test_lock_out_counts_cover_every_group_and_a_group_without_active_members_is_locked(db, clinic):
+    with db.begin() as conn:
+        conn.execute(s.groups.insert().values(group_id="g-empty", name="Empty Clinic"))
+        counts = lockout_counts(conn)
+        assert set(counts) == {"g-harbour", "g-summit", "g-solo", "g-empty"}
+        assert counts["g-harbour"] == (3, 1) and counts["g-empty"] == (0, 0)
+        assert lockout_counts(conn, ["g-summit", "g-empty"]) == {
+            "g-summit": (2, 1),
+            "g-empty": (0, 0),
+        }
+        locked = locked_out_groups(conn)
+    assert list(locked) == ["g-empty"]
+    assert [lack.kind for lack in locked["g-empty"]] == [
+        "no_full_access_member",
+        "no_account_owner",
+    ]
+
+
+def test_what_an_actor_lacks_is_named_per_group_by_one_rule(db, clinic):
+    with db.read() as conn:
+        ops = manageable_groups(conn, "u-ops")
+        frank = manageable_groups(conn, "u-frank", ["g-harbour", "g-summit"])
+    assert ops.ok == {"g-harbour", "g-summit"} and ops.lack("g-solo") == "is read-only there"
+    assert not frank.ok and frank.lack("g-harbour") == "does not have Full Access there"
+    assert frank.lack("g-summit") == NOT_A_MEMBER
+
+
+def test_the_status_flip_changes_only_members_still_in_the_other_status_and_counts_them(db, clinic):
+    batch = [
+        member(db, "g-harbour", email).membership_id
+        for email in (clinic.peter, clinic.frank, clinic.ivan)
+    ]
+    change = {"actor_id": "u-ops", "at": now(), "reason": None}
+    with db.begin() as conn:
+        assert set_status(conn, batch, "inactive", **change) == 2  # ivan is inactive already
+        assert set_status(conn, batch, "inactive", **change) == 0
+        assert revoke_sessions(conn, batch, at=change["at"]) == 3  # peter's 2, frank's 1
+        assert set_status(conn, batch[:1], "active", **change) == 1
+    assert [member(db, "g-harbour", e).status for e in (clinic.peter, clinic.frank)] == [
+        "active",
+        "inactive",
+    ]

@@ -20,9 +20,12 @@ from opskit import offboard as ob
 from opskit import schema as s
 from opskit.audit import audit_events
 from opskit.db import connect
-from opskit.errors import BadInput, NotAuthorized, Refused, UnknownUser
+from opskit.errors import BadInput, NotAuthorized, Refused, UnknownUser, WouldLockOutGroup
 from opskit.lifecycle import change_access, deactivate, reactivate, sign_in
 from opskit.offboard import Plan, apply_plan, plan_offboarding, resume_run, undo_run
+from opskit.offboard import apply as ob_apply
+from opskit.offboard import planner as ob_planner
+from opskit.offboard.liveness import pid_start
 
 from .scenarios import build_clinic
 
@@ -215,7 +218,7 @@ def test_a_plan_made_a_slice_at_a_time_is_the_same_plan(db, clinic, monkeypatch)
     rows = ((clinic.peter, "g-harbour"), clinic.mia, "nobody@example.test", clinic.sole)
     rows += ((clinic.peter, "Harbour Clinic"), (clinic.mia, "g-summit"), (clinic.fiona, None))
     whole = plan_of(db, clinic, *rows)
-    monkeypatch.setattr(ob, "PLAN_SLICE", 2)
+    monkeypatch.setattr(ob_planner, "PLAN_SLICE", 2)
     sliced = plan_of(db, clinic, *rows)
     assert [r.to_dict() for r in sliced.rows] == [r.to_dict() for r in whole.rows]
     assert [r.message for r in sliced.rows if r.blocker == "duplicate"] == [
@@ -530,15 +533,15 @@ def test_batches_cover_every_row_once(db, clinic):
 
 
 def test_a_row_that_fails_is_recorded_failed_and_the_rest_goes_on(db, clinic, monkeypatch):
-    real = ob._revoke_sessions
+    real = ob_apply.revoke_sessions
     frank = member(db, "g-harbour", "frank").membership_id
 
     def failing(conn, ids, **kw):
         if frank in ids:
-            raise ob.WouldLockOutGroup("simulated failure for frank")
+            raise WouldLockOutGroup("simulated failure for frank")
         return real(conn, ids, **kw)
 
-    monkeypatch.setattr(ob, "_revoke_sessions", failing)
+    monkeypatch.setattr(ob_apply, "revoke_sessions", failing)
     plan = plan_of(db, clinic, (clinic.peter, "g-harbour"), (clinic.frank, "g-harbour"), clinic.mia)
     run = apply_plan(db, plan, resolve_checklist=True, progress=False)
     rows = {(r["email"], r["group_id"]): r for r in ob.run_rows(db, run.run)}
@@ -554,7 +557,7 @@ def test_a_row_that_fails_is_recorded_failed_and_the_rest_goes_on(db, clinic, mo
 
 def crash_after_batches(monkeypatch, n):
     """Make the process 'die' (an exception it does not handle) after n committed batches."""
-    real = ob._process
+    real = ob_apply._process
     calls = {"n": 0}
 
     def dying(db, ctx, numbers):
@@ -563,7 +566,7 @@ def crash_after_batches(monkeypatch, n):
         calls["n"] += 1
         real(db, ctx, numbers)
 
-    monkeypatch.setattr(ob, "_process", dying)
+    monkeypatch.setattr(ob_apply, "_process", dying)
 
 
 def test_a_run_that_dies_midway_is_interrupted_and_resume_finishes_it_once(db, clinic, monkeypatch):
@@ -597,44 +600,11 @@ def test_an_interrupted_run_lists_its_pending_row_from_its_plan(db, clinic, monk
     assert run.rows == len(plan.rows) and run.pending == 1
 
 
-def test_a_run_started_by_an_earlier_version_resumes_its_null_ledger_rows(db, clinic, monkeypatch):
-    """Earlier versions wrote every ledger row up front, NULL until decided."""
-    plan = plan_of(db, clinic, clinic.peter, clinic.mia, clinic.frank, clinic.rita)
-    crash_after_batches(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt):
-        apply_plan(db, plan, batch_size=2, progress=False)
-    monkeypatch.undo()
-    [run] = ob.list_runs(db)
-    [pending] = [r for r in ob.run_rows(db, run.run) if r["result"] is None]
-    with db.begin() as conn:
-        options = json.loads(conn.execute(select(s.offboard_runs.c.options)).scalar_one())
-        del options["rows"]
-        conn.execute(update(s.offboard_runs).values(options=json.dumps(options)))
-        conn.execute(
-            s.offboard_run_rows.insert().values(
-                run_id=run.run,
-                **{
-                    k: pending[k] for k in ("group_id", "user_id", "email", "action", "fingerprint")
-                },
-                row_no=pending["row"],
-            )
-        )
-    assert (ob.run_summary(db, run.run).pending, len(ob.run_rows(db, run.run))) == (
-        1,
-        len(plan.rows),
-    )
-    done = resume_run(db, run.run, progress=False)
-    assert (done.state, done.pending, done.counts["deactivated"]) == ("done", 0, 5)
-    assert [r["result"] for r in ob.run_rows(db, run.run)].count(None) == 0
-    assert len(events(db, run=run.run, action="deactivated")) == 5
-
-
 def test_a_running_run_whose_process_is_gone_shows_as_interrupted(db, clinic):
     run = apply_plan(db, plan_of(db, clinic, clinic.frank), progress=False)
     with db.begin() as conn:
-        options = json.loads(conn.execute(select(s.offboard_runs.c.options)).scalar_one())
-        options["process"]["pid"] = 2**22 + 1  # no such process
-        conn.execute(update(s.offboard_runs).values(state="running", options=json.dumps(options)))
+        no_such_process = 2**22 + 1
+        conn.execute(update(s.offboard_runs).values(state="running", process_pid=no_such_process))
     assert ob.run_summary(db, run.run).state == "interrupted"
     assert [r.state for r in ob.list_runs(db)] == ["interrupted"]
 
@@ -644,10 +614,10 @@ def test_resume_refuses_a_run_whose_process_is_still_alive(db, clinic):
     other = subprocess.Popen(["sleep", "30"])
     try:
         with db.begin() as conn:
-            options = json.loads(conn.execute(select(s.offboard_runs.c.options)).scalar_one())
-            options["process"].update(pid=other.pid, pid_start=ob._pid_start(other.pid))
             conn.execute(
-                update(s.offboard_runs).values(state="running", options=json.dumps(options))
+                update(s.offboard_runs).values(
+                    state="running", process_pid=other.pid, process_pid_start=pid_start(other.pid)
+                )
             )
         assert ob.run_summary(db, run.run).state == "running"
         with pytest.raises(Refused, match="still running"):
@@ -712,13 +682,13 @@ def test_bulk_work_pauses_the_garbage_collector_and_gives_it_back_even_on_failur
     db, clinic, monkeypatch
 ):
     seen = []
-    real = ob._drive
+    real = ob_apply._drive
 
     def drive(*args, **kwargs):
         seen.append(gc.isenabled())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ob, "_drive", drive)
+    monkeypatch.setattr(ob_apply, "_drive", drive)
     run = apply_plan(db, plan_of(db, clinic, clinic.mia), progress=False)
     assert (seen, gc.isenabled(), run.counts["deactivated"]) == ([False], True, 2)
     with pytest.raises(BadInput):

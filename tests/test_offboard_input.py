@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from opskit.errors import BadInput
-from opskit.offboard_input import (
+from opskit.offboard import (
     Target,
     from_records,
     parse_pasted,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import sqlite3
 
 import pytest
@@ -135,3 +138,80 @@ def test_an_sqlite_without_drop_column_refuses_to_upgrade_runs_and_changes_nothi
             "0006_ledger_index"
         )
     engine.dispose()
+
+
+def _as_earlier_versions_wrote_it(stored: str) -> str:
+    """A stored plan as versions before 0.2 wrote it: one row a line, not arrays of rows."""
+    lines = stored.split("\n")
+    out = [lines[0]]
+    rows = [
+        row for line in lines[1:] if line.startswith("[[") for row in json.loads(line.rstrip(","))
+    ]
+    out += [json.dumps(row) + ("," if i < len(rows) - 1 else "") for i, row in enumerate(rows)]
+    out.append("]}")
+    return "\n".join(out) + "\n"
+
+
+def test_a_run_started_by_an_earlier_version_is_converted_and_resumes_its_pending_row(
+    db, clinic, monkeypatch
+):
+    """Earlier versions kept the process in the run's options, wrote every ledger row
+    up front (NULL until decided) with no row count, and stored the plan a row a line;
+    migration 0008 converts such a run, which then resumes like any other."""
+    from opskit import offboard as ob
+    from opskit import schema as s
+
+    from .test_offboard import crash_after_batches, events, plan_of
+
+    plan = plan_of(db, clinic, clinic.peter, clinic.mia, clinic.frank, clinic.rita)
+    crash_after_batches(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        ob.apply_plan(db, plan, batch_size=2, progress=False)
+    monkeypatch.undo()
+    [run] = ob.list_runs(db)
+    [pending] = [r for r in ob.run_rows(db, run.run) if r["result"] is None]
+    with db.begin() as conn:
+        command.downgrade(_config(conn), "0007_run_plans")
+        options = json.loads(conn.execute(sa.select(s.offboard_runs.c.options)).scalar_one())
+        assert options["process"]["pid"] == os.getpid()
+        del options["rows"]
+        conn.execute(
+            sa.text("UPDATE offboard_runs SET options = :options"),
+            {"options": json.dumps(options)},
+        )
+        stored = conn.execute(sa.text("SELECT plan FROM offboard_run_plans")).scalar_one()
+        conn.execute(
+            sa.text("UPDATE offboard_run_plans SET plan = :plan"),
+            {"plan": _as_earlier_versions_wrote_it(stored)},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO offboard_run_rows (run_id, row_no, group_id, user_id, email, "
+                "action, fingerprint) VALUES (:run, :row, :group_id, :user_id, :email, "
+                ":action, :fingerprint)"
+            ),
+            {"run": run.run, **{k: pending[k] for k in pending if k != "group"}},
+        )
+        command.upgrade(_config(conn), "head")
+    with db.read() as conn:
+        converted = conn.execute(sa.select(s.offboard_runs)).one()
+        assert json.loads(converted.options)["rows"] == len(plan.rows)
+        assert "process" not in json.loads(converted.options)
+        assert (converted.process_pid, converted.process_host) == (
+            os.getpid(),
+            socket.gethostname(),
+        )
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).where(s.offboard_run_rows.c.result.is_(None))
+            ).scalar_one()
+            == 0
+        )
+    assert (ob.run_summary(db, run.run).pending, len(ob.run_rows(db, run.run))) == (
+        1,
+        len(plan.rows),
+    )
+    done = ob.resume_run(db, run.run, progress=False)
+    assert (done.state, done.pending, done.counts["deactivated"]) == ("done", 0, 5)
+    assert [r["result"] for r in ob.run_rows(db, run.run)].count(None) == 0
+    assert len(events(db, run=run.run, action="deactivated")) == 5

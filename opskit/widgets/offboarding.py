@@ -29,7 +29,7 @@ from ..offboard import (
     run_rows,
     undo_run,
 )
-from ..offboard_input import parse_pasted
+from ..offboard.input import parse_pasted
 
 _CELL = "padding:3px 8px;border:1px solid #ddd;text-align:left;vertical-align:top"
 _HEAD = f"{_CELL};background:#fafafa"

@@ -7,7 +7,7 @@ cannot be used (no ``email`` column, not UTF-8 text, an unknown action) is ``Bad
 naming the file, the line and the column, and nothing is planned.
 
 The result is a list of ``Target`` (one per input row, in input order). Matching them
-to users, groups and memberships is the plan's job (``opskit.offboard``).
+to users, groups and memberships is the plan's job (``opskit.offboard.planner``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInput
+from ..errors import BadInput
 
 ACTIONS = ("deactivate", "read_only")
 

@@ -1,0 +1,258 @@
+"""Planning: who to offboard, matched to memberships, each row with its blocker.
+
+``plan_offboarding`` reads who to offboard (``input``) and matches it to memberships in
+a handful of set-based queries (ids in chunks, never a query per row). Each plan row is
+one (group, member) with the planned action, a blocker (``None`` when the row will be
+applied, else one of ``BLOCKERS``, with a ``message`` in words), the checklist items to
+resolve, the sessions to revoke, the future appointments and a fingerprint of the
+member's state (``state``). Planning writes nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from .. import schema as s
+from ..clock import iso, now
+from ..db import Database, in_values
+from ..rules import (
+    email_key,
+    find_group,
+    find_user,
+    full_access_refusal,
+    lockout_counts,
+    lockout_lacks,
+    lockout_refusal,
+    manageable_groups,
+    not_authorised,
+)
+from .bulk import chunks, collector_paused
+from .input import Target, normalise_action, read_targets
+from .plan import Plan, PlanRow
+from .state import State, read_states
+
+PLAN_SLICE = 50_000  # targets planned together (bounds the planner's memory)
+_m = s.memberships.c
+
+
+@collector_paused
+def plan_offboarding(
+    db: Database,
+    targets: Any,
+    *,
+    actor: str,
+    group: str | None = None,
+    action: str = "deactivate",
+    reason: str | None = None,
+    source: str | None = None,
+) -> Plan:
+    """Plan who to offboard; writes nothing.
+
+    ``targets`` is a CSV path, the bytes of an upload, a DataFrame or a list of dicts
+    (``email`` and optionally ``group``/``group_id``, ``action``, ``reason``). A row
+    without a group means every active membership of that user the actor may manage.
+    ``group`` limits the plan to one group; ``action`` and ``reason`` are the defaults
+    for rows that do not say.
+    """
+    wanted, label = read_targets(targets, name=source)
+    default_action = normalise_action(action, file=None, line=None, column="--action")
+    default_action = default_action or "deactivate"
+    default_reason = (reason or "").strip() or None
+    at = now()
+    with db.read() as conn:
+        who = find_user(conn, actor, option="--actor")
+        scope = find_group(conn, group) if group is not None else None
+        planner = _Planner(conn, who, scope, at)
+        rows = planner.plan(wanted, default_action, default_reason)
+    return Plan(
+        actor=who.email,
+        actor_id=who.user_id,
+        created_at=iso(at),
+        source=label,
+        options={
+            "group": scope.group_id if scope is not None else None,
+            "action": default_action,
+            "reason": default_reason,
+        },
+        rows=rows,
+    )
+
+
+class _Planner:
+    """Matches targets to memberships with a few chunked queries, then decides in memory."""
+
+    def __init__(self, conn: Connection, actor, scope, at: datetime) -> None:
+        self.conn = conn
+        self.actor = actor
+        self.scope = scope
+        self.at = at
+
+    def plan(self, targets: list[Target], action: str, reason: str | None) -> list[PlanRow]:
+        """Plan rows for ``targets``, a slice at a time so that a million targets never
+        have their users, memberships and states in memory all at once."""
+        self.authority = manageable_groups(self.conn, self.actor.user_id)
+        self.groups: dict[str, Any] = {}  # by id and by name, as met
+        self.names: dict[str, str] = {}
+        self.lockout: dict[str, tuple] = {}  # group id -> what it lacks (R4)
+        self.first_row: dict[int, int] = {}  # membership id -> first plan row naming it
+        rows: list[PlanRow] = []
+        for part in chunks(targets, PLAN_SLICE):
+            rows.extend(self._plan_slice(part, action, reason, start=len(rows) + 1))
+        return rows
+
+    def _plan_slice(
+        self, targets: Sequence[Target], action: str, reason: str | None, *, start: int
+    ) -> list[PlanRow]:
+        conn = self.conn
+        users = self._users({email_key(t.email) for t in targets})
+        self._groups({t.group for t in targets if t.group} - self.groups.keys())
+        memberships = self._memberships({u.user_id for u in users.values()})
+        self._group_names(
+            {m.group_id for ms in memberships.values() for m in ms} - self.names.keys()
+        )
+        names, ok = self.names, self.authority.ok
+
+        # 1. expand each target to (target, membership or a not-found message)
+        expanded: list[tuple[Target, Any, str | None]] = []
+        for target in targets:
+            user = users.get(email_key(target.email))
+            if user is None:
+                expanded.append((target, None, f"no user with email {target.email!r}"))
+                continue
+            mine = memberships.get(user.user_id, [])
+            if target.group:
+                grp = self.groups.get(target.group)
+                if grp is None:
+                    message = f"no group with id or name {target.group!r}"
+                    expanded.append((target, None, message))
+                    continue
+                if self.scope is not None and grp.group_id != self.scope.group_id:
+                    message = f"{grp.name} is outside the plan's group ({self.scope.name})"
+                    expanded.append((target, None, message))
+                    continue
+                mine = [m for m in mine if m.group_id == grp.group_id]
+                if not mine:
+                    expanded.append((target, None, f"{user.email} is not a member of {grp.name}"))
+                    continue
+            elif self.scope is not None:
+                mine = [m for m in mine if m.group_id == self.scope.group_id]
+                if not mine:
+                    message = f"{user.email} is not a member of {self.scope.name}"
+                    expanded.append((target, None, message))
+                    continue
+            else:
+                if not mine:
+                    message = f"{user.email} is not a member of any group"
+                    expanded.append((target, None, message))
+                    continue
+                # every active membership the actor may manage; if there is none, show
+                # every membership with the reason it cannot be planned
+                manageable = [m for m in mine if m.status == "active" and m.group_id in ok]
+                mine = manageable or mine
+            for member in sorted(mine, key=lambda m: (names[m.group_id], m.group_id)):
+                expanded.append((target, (user, member), None))
+
+        member_ids = [pair[1].membership_id for _, pair, _ in expanded if pair is not None]
+        states = read_states(conn, member_ids, self.at)
+        new_groups = {pair[1].group_id for _, pair, _ in expanded if pair} - self.lockout.keys()
+        self.lockout.update(
+            (group_id, lockout_lacks(counts))
+            for group_id, counts in lockout_counts(conn, new_groups).items()
+        )
+
+        # 2. one plan row per expansion, with the first blocker that applies
+        rows: list[PlanRow] = []
+        for number, (target, pair, missing) in enumerate(expanded, start=start):
+            row_action = target.action or action
+            row = PlanRow(
+                row=number,
+                line=target.line,
+                email=target.email.strip(),
+                action=row_action,
+                reason=target.reason or reason,
+            )
+            rows.append(row)
+            if pair is None:
+                row.blocker, row.message = "not_found", missing
+                continue
+            user, member = pair
+            state = states[member.membership_id]
+            row.group_id = sys.intern(member.group_id)
+            row.group = names[member.group_id]
+            row.user_id = user.user_id
+            row.email = user.email
+            row.name = user.name
+            row.access_level = sys.intern(state.access_level)
+            row.checklist = state.pending
+            row.sessions = state.open_sessions if row_action == "deactivate" else 0
+            row.future_appointments = state.future_appointments
+            row.fingerprint = state.fingerprint
+            row.blocker, row.message = self._blocker(
+                row,
+                state,
+                self.first_row.get(member.membership_id),
+                self.lockout[member.group_id],
+            )
+            self.first_row.setdefault(member.membership_id, number)
+        return rows
+
+    def _blocker(self, row: PlanRow, state: State, first: int | None, lockout: tuple):
+        group = row.group
+        if first is not None:
+            return "duplicate", f"duplicate of row {first}"
+        if row.group_id not in self.authority.ok:  # R1
+            what = f"offboard members of {group}"
+            lack = self.authority.lack(row.group_id)
+            return "not_authorised", not_authorised(self.actor.email, what, lack)
+        if state.status != "active":
+            return "already_inactive", f"{row.email} is already inactive in {group}"
+        if row.action == "read_only" and state.read_only:
+            return "already_read_only", f"{row.email} is already read-only in {group}"
+        if state.access_level == s.FULL:  # R3
+            what = "deactivated" if row.action == "deactivate" else "made read-only"
+            return "full_access", full_access_refusal(row.email, group, cannot_be=what)
+        # R3 keeps Full Access members out of every plan, so what is left after the plan
+        # is what is there now: a group already without one is locked (R4)
+        if lockout:
+            return "would_lock_out", lockout_refusal(group, lockout[0])
+        return None, None
+
+    def _users(self, keys: set[str]) -> dict[str, Any]:
+        found = {}
+        for chunk in chunks(sorted(keys)):
+            query = select(s.users).where(in_values(self.conn, s.users.c.email_key, chunk))
+            for user in self.conn.execute(query):
+                found[user.email_key] = user
+        return found
+
+    def _groups(self, refs: set[str]) -> None:
+        g = s.groups.c
+        for chunk in chunks(sorted(refs)):
+            query = select(s.groups).where(
+                in_values(self.conn, g.group_id, chunk) | in_values(self.conn, g.name, chunk)
+            )
+            for grp in self.conn.execute(query):
+                self.groups.setdefault(grp.name, grp)
+                self.groups[grp.group_id] = grp  # an id wins over another group's name
+
+    def _group_names(self, group_ids: set[str]) -> None:
+        for chunk in chunks(sorted(group_ids)):
+            query = select(s.groups.c.group_id, s.groups.c.name).where(
+                in_values(self.conn, s.groups.c.group_id, chunk)
+            )
+            self.names.update({gid: sys.intern(name) for gid, name in self.conn.execute(query)})
+
+    def _memberships(self, user_ids: set[str]) -> dict[str, list]:
+        found: dict[str, list] = defaultdict(list)
+        columns = (_m.membership_id, _m.group_id, _m.user_id, _m.status)
+        for chunk in chunks(sorted(user_ids)):
+            query = select(*columns).where(in_values(self.conn, _m.user_id, chunk))
+            for member in self.conn.execute(query):
+                found[member.user_id].append(member)
+        return found
