@@ -4,8 +4,8 @@ specified, the ids are the contract's, and every table derived from it agrees.""
 from __future__ import annotations
 
 import itertools
+from collections import namedtuple
 from datetime import datetime
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import DateTime, Integer, String
@@ -14,6 +14,7 @@ from opskit import checklist as ck
 from opskit.checklist.changes import change_texts, restore_texts
 from opskit.checklist.facts import state_of
 from opskit.checklist.items import DeleteRow, GrantRow, Kind, SetValues
+from opskit.clock import iso
 
 CONTRACT_IDS = (
     "online_booking",
@@ -45,10 +46,19 @@ def _sample(type_) -> object:
     raise AssertionError(f"no sample value for {type_!r}")
 
 
-def _found(item: ck.ChecklistItem, flag: int) -> SimpleNamespace:
-    """Facts as evaluation reads them for a member with rows."""
+def _one_row_per_member(item: ck.ChecklistItem) -> bool:
+    """The item's table holds at most one row per member (a unique index says so)."""
+    member = {"group_id", item.member_column}
+    unique = [ix.columns for ix in item.table.indexes if ix.unique]
+    unique.append(item.table.primary_key.columns)
+    return any({c.name for c in columns} == member for columns in unique)
+
+
+def _found(item: ck.ChecklistItem, flag: int) -> tuple:
+    """Facts as evaluation reads them for a member with rows (a row of facts_query)."""
     facts = {name: _sample(value.type) for name, value in item.facts(item.table.c).items()}
-    return SimpleNamespace(flag=flag, **facts)
+    row = namedtuple("Facts", ["group_id", "user_id", "flag", *facts])  # noqa: PYI024
+    return row("g-1", "u-1", flag, **facts)
 
 
 def test_the_item_ids_are_the_contracts_in_the_contracts_order():
@@ -80,7 +90,9 @@ def test_every_item_names_real_columns_and_has_words_for_what_it_does(item):
     if isinstance(item.resolution, SetValues):
         assert set(item.resolution.before) <= set(item.resolution.values)
     if isinstance(item.resolution, DeleteRow):
-        assert item.one_row_per_member and item.resolution.conflict
+        assert _one_row_per_member(item) and item.resolution.conflict
+    if item.plain_rows:
+        assert _one_row_per_member(item)
 
 
 @pytest.mark.parametrize("item", ck.REGISTRY, ids=lambda item: item.id)
@@ -92,7 +104,7 @@ def test_every_state_an_item_can_take_has_a_detail(item):
         found = _found(item, flag) if present else None
         state = state_of(item, found, administrator)
         taken.add(state)
-        detail = item.detail(state, found, AT)
+        detail = item.detail(state, found, iso(AT))
         assert isinstance(detail, str) and detail
     assert taken == set(item.states)
     assert set(item.states) <= set(ck.STATES)
@@ -128,7 +140,7 @@ def test_restoring_a_resolved_row_writes_the_audit_texts_mirrored(item_id):
         "key": {k: row[k] for k in item.keys},
         "label": row[item.row_label] if item.row_label else item.id,
         "before": {k: row[k] for k in item.snapshotted},
-        "after": item.resolution.resolved_to,
+        "after": item.resolved_to,
     }
     restored_before, restored_after, restored = restore_texts(item, [entry], [])
     assert (restored_before, restored_after) == (after, before)

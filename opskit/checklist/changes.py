@@ -32,7 +32,7 @@ def _value(item: ChecklistItem, values: Mapping[str, Any] | None) -> Any:
 
 def _before(item: ChecklistItem, row: Mapping[str, Any]) -> dict[str, Any]:
     """A pending row's snapshotted values, the known ones as known."""
-    known = item.resolution.before  # type: ignore[union-attr]
+    known = item.known_before
     return {k: known[k] if k in known else row[k] for k in item.snapshotted}
 
 
@@ -50,7 +50,7 @@ def change_texts(item: ChecklistItem, rows: Sequence[Mapping[str, Any]]) -> Text
     assert item.resolved_text is not None
     if isinstance(item.resolution, GrantRow):
         return {item.event_key: False}, {item.event_key: True}, item.resolved_text(rows)
-    resolved_to = _value(item, item.resolution.resolved_to)  # type: ignore[union-attr]
+    resolved_to = _value(item, item.resolved_to)
     before = _shaped(item, [(_label(item, r), _value(item, _before(item, r))) for r in rows])
     after = _shaped(item, [(_label(item, r), resolved_to) for r in rows])
     return before, after, item.resolved_text(rows)
@@ -63,21 +63,21 @@ def _label(item: ChecklistItem, row: Mapping[str, Any]) -> str:
 
 def snapshot_entry_sql(j: SqlJson, item: ChecklistItem, x: Any) -> ColumnElement:
     """One row of a snapshot's ``rows``: its key, label, values before and as set."""
-    known = item.resolution.before  # type: ignore[union-attr]
+    known = item.known_before
     before = {k: j.const(known[k]) if k in known else x[k] for k in item.snapshotted}
     return j.obj(
         key=j.obj(**{k: x[k] for k in item.keys}),
         label=x[item.row_label] if item.row_label is not None else j.key(item.id),
         before=j.obj(**before),
-        after=j.const(item.resolution.resolved_to),  # type: ignore[union-attr]
+        after=j.const(item.resolved_to),
     )
 
 
 def event_texts_sql(j: SqlJson, item: ChecklistItem, x: Any) -> tuple[ColumnElement, ...]:
     """The audit ``before``/``after`` text of one member's resolved item, aggregated
     over the member's rows: the values ``change_texts`` gives."""
-    known = item.resolution.before  # type: ignore[union-attr]
-    resolved_to = _value(item, item.resolution.resolved_to)  # type: ignore[union-attr]
+    known = item.known_before
+    resolved_to = _value(item, item.resolved_to)
     columns = item.snapshotted
     if item.row_label is not None:
         was = {k: j.const(known[k]) if k in known else x[k] for k in columns}
@@ -106,8 +106,8 @@ def restore_texts(
     """The audit before/after and the detail of one member's restored item, from the
     snapshot entries put back and those left alone (with the reason)."""
     assert item.restored_text is not None
-    resolved_to = _value(item, item.resolution.resolved_to)  # type: ignore[union-attr]
-    known = item.resolution.before  # type: ignore[union-attr]
+    resolved_to = _value(item, item.resolved_to)
+    known = item.known_before
     was = [(e["label"], _value(item, {**e["before"], **known})) for e in restored]
     before = _shaped(item, [(label, resolved_to) for label, _ in was]) if was else {}
     after = _shaped(item, was) if was else {}

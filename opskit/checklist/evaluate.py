@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, case, or_, select, tuple_
 
 from .. import schema as s
-from ..clock import now
+from ..clock import iso, now
 from ..db import Database
 from ..errors import UnknownMember
 from ..rules import find_group, find_member, find_user
 from . import facts
-from .facts import Scope, chunks, facts_query, state_of
-from .items import REGISTRY
+from .facts import FLAG, Scope, chunks, facts_query, state_table
+from .items import REGISTRY, ChecklistItem
 
 CHECKLIST_COLUMNS = [
     "group_id",
@@ -75,7 +75,12 @@ def evaluate(conn: Connection, scope: Scope, at: datetime) -> list[dict[str, Any
     members = conn.execute(_members_query(scope)).all()
     if not members:
         return []
-    per_item = list(zip(REGISTRY, _read_facts(conn, scope, at), strict=True))
+    as_of = iso(at)
+    assert as_of is not None
+    per_item = [
+        (item, found_by_member, *_states(item, as_of))
+        for item, found_by_member in zip(REGISTRY, _read_facts(conn, scope, at), strict=True)
+    ]
     rows: list[dict[str, Any]] = []
     add = rows.append
     for membership_id, group_id, group, user_id, email, name, role, status in members:
@@ -91,13 +96,35 @@ def evaluate(conn: Connection, scope: Scope, at: datetime) -> list[dict[str, Any
             "role": role,
             "status": status,
         }
-        for item, found_by_member in per_item:
+        for item, found_by_member, without_rows, present in per_item:
             found = found_by_member.get(key)
-            state = state_of(item, found, administrator)
-            count = (int(found.flag) if found is not None else 0) if item.counts else None
-            detail = item.detail(state, found, at)
-            add({**base, "item": item.id, "state": state, "count": count, "detail": detail})
+            if found is None:  # most members of most items: the row is known in advance
+                add({**base, **without_rows[administrator]})
+                continue
+            flag = found[FLAG]
+            state = present[bool(flag)]
+            add(
+                {
+                    **base,
+                    "item": item.id,
+                    "state": state,
+                    "count": int(flag) if item.counts else None,
+                    "detail": item.detail(state, found, as_of),
+                }
+            )
     return rows
+
+
+def _states(item: ChecklistItem, as_of: str) -> tuple[list[dict[str, Any]], tuple[str, str]]:
+    """For ``evaluate``'s loop: the item's part of the row of a member with no row in
+    its table (by administrator), and the state of a member with rows (by flagged)."""
+    absent, present = state_table(item)
+    count = 0 if item.counts else None
+    without_rows = [
+        {"item": item.id, "state": state, "count": count, "detail": item.detail(state, None, as_of)}
+        for state in absent
+    ]
+    return without_rows, present
 
 
 def sort_key(row: Mapping[str, Any]) -> tuple:
@@ -152,12 +179,9 @@ def select_members(conn: Connection, members: Iterable[Any]) -> list[int]:
             users[row.email_key] = row
     wanted: dict[tuple[str, str], tuple[Row, Row]] = {}
     for group, email in pairs:
-        grp = groups.get(group.strip())
-        if grp is None:
-            find_group(conn, group)  # raises UnknownGroup with the usual message
-        user = users.get(email.strip().lower())
-        if user is None:
-            find_user(conn, email, option="--user")
+        # not found: find_group and find_user raise with the usual message
+        grp = groups.get(group.strip()) or find_group(conn, group)
+        user = users.get(email.strip().lower()) or find_user(conn, email, option="--user")
         wanted[(grp.group_id, user.user_id)] = (grp, user)
     found: dict[tuple[str, str], int] = {}
     for chunk in chunks(list(wanted)):

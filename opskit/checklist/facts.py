@@ -92,7 +92,8 @@ def facts_query(item: ChecklistItem, at: datetime, *, details: bool = True) -> S
     member = (c.group_id, c[item.member_column])
     pending = item.pending(c) if item.pending is not None else None
     facts = item.facts(c) if details else {}
-    if item.one_row_per_member:
+    flag: ColumnElement[Any]
+    if item.plain_rows:
         flag = case((pending, 1), else_=0) if pending is not None else literal(1)
     else:
         flag = func.sum(case((pending, 1), else_=0)) if pending is not None else func.count()
@@ -102,7 +103,10 @@ def facts_query(item: ChecklistItem, at: datetime, *, details: bool = True) -> S
     )  # fmt: skip
     if item.reads is not None:
         query = query.where(item.reads(c, at))
-    return query if item.one_row_per_member else query.group_by(*member)
+    return query if item.plain_rows else query.group_by(*member)
+
+
+FLAG = 2  # the index of ``flag`` in a row of ``facts_query``
 
 
 def state_of(item: ChecklistItem, found: Found, administrator: bool) -> str:
@@ -112,9 +116,18 @@ def state_of(item: ChecklistItem, found: Found, administrator: bool) -> str:
         if administrator and item.practitioner_only:
             return "not_applicable"
         return item.kind.no_rows
-    if item.kind.flagged is not None and found.flag:
+    if item.kind.flagged is not None and found[FLAG]:
         return item.kind.flagged
     return "ok"
+
+
+def state_table(item: ChecklistItem) -> tuple[tuple[str, str], tuple[str, str]]:
+    """``state_of`` tabulated for a loop over many members: the state of a member
+    without rows (by ``administrator``) and of one with rows (by flagged); a member
+    with rows is evaluated the same whatever their role."""
+    absent = (state_of(item, None, False), state_of(item, None, True))
+    present = (state_of(item, (None, None, 0), False), state_of(item, (None, None, 1), False))
+    return absent, present
 
 
 def state_sql(item: ChecklistItem, facts: Any, administrator: ColumnElement[bool]):

@@ -68,14 +68,6 @@ class SetValues:
     verb = "Resolve"
     action = Action.CHECKLIST_RESOLVED
 
-    @property
-    def snapshotted(self) -> tuple[str, ...]:
-        return tuple(self.values)
-
-    @property
-    def resolved_to(self) -> dict[str, Any] | None:
-        return dict(self.values)
-
 
 @dataclass(frozen=True)
 class DeleteRow:
@@ -87,18 +79,6 @@ class DeleteRow:
     conflict: str
     verb = "Resolve"
     action = Action.CHECKLIST_RESOLVED
-
-    @property
-    def snapshotted(self) -> tuple[str, ...]:
-        return self.kept
-
-    @property
-    def resolved_to(self) -> None:
-        return None
-
-    @property
-    def before(self) -> Mapping[str, Any]:
-        return {}
 
 
 @dataclass(frozen=True)
@@ -126,7 +106,8 @@ class ChecklistItem:
     kind: Kind
     label: str  # the column heading in the widget and the user table
     table: Table
-    detail: Callable[[str, Found, datetime], str]  # (state, found, at) -> the row's detail
+    # (state, found, the as-of time in ISO 8601) -> the row's detail
+    detail: Callable[[str, Found, str], str]
 
     # what evaluation reads: the member's rows of ``table`` that ``reads`` accepts (all
     # when None), and per member ``flag`` (how many are pending, or how many were read
@@ -134,7 +115,12 @@ class ChecklistItem:
     member_column: str = "user_id"  # the column of ``table`` naming the member
     reads: Callable[[Columns, datetime], ColumnElement[bool]] | None = None
     facts: Callable[[Columns], dict[str, ColumnElement[Any]]] = lambda c: {}
-    one_row_per_member: bool = False  # a unique index: facts are plain columns, no GROUP BY
+    # at most one row per member, read as it is rather than grouped, so the summary
+    # probes the table's unique (group_id, user_id) index per member; that suits a
+    # table whose facts are in the index or few. Credit settings stay grouped: their
+    # flag is not in the index, so a probe per member would read the table row as
+    # well, where the grouped copy is read once.
+    plain_rows: bool = False
     practitioner_only: bool = False  # an administrator with no row is ``not_applicable``
     counts: bool = False  # the row's ``count`` is ``flag`` (0 without rows); else None
 
@@ -157,9 +143,23 @@ class ChecklistItem:
     @property
     def snapshotted(self) -> tuple[str, ...]:
         """The columns a snapshot keeps (none when resolving is not undone)."""
-        if isinstance(self.resolution, SetValues | DeleteRow):
-            return self.resolution.snapshotted
+        if isinstance(self.resolution, SetValues):
+            return tuple(self.resolution.values)
+        if isinstance(self.resolution, DeleteRow):
+            return self.resolution.kept
         return ()
+
+    @property
+    def resolved_to(self) -> dict[str, Any] | None:
+        """What resolving sets on a pending row (None: it deletes the row)."""
+        if isinstance(self.resolution, SetValues):
+            return dict(self.resolution.values)
+        return None
+
+    @property
+    def known_before(self) -> Mapping[str, Any]:
+        """The values every pending row has (see ``SetValues.before``)."""
+        return self.resolution.before if isinstance(self.resolution, SetValues) else {}
 
     @property
     def restorable(self) -> bool:
@@ -183,7 +183,7 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _booking_detail(state: str, found: Found, at: datetime) -> str:
+def _booking_detail(state: str, found: Found, as_of: str) -> str:
     if state == "action_needed":
         return f"listed or bookable online at {found.flag} of {plural(found.locations, 'location')}"
     if found is not None:
@@ -193,7 +193,7 @@ def _booking_detail(state: str, found: Found, at: datetime) -> str:
     return "no booking profile"
 
 
-def _integrations_detail(state: str, found: Found, at: datetime) -> str:
+def _integrations_detail(state: str, found: Found, as_of: str) -> str:
     if found is not None:
         return f"enabled: {', '.join(sorted(found.kinds.split(',')))}"
     return "no personal integration enabled"
@@ -205,7 +205,7 @@ def _disabled_integrations(rows: Sequence[Mapping[str, Any]]) -> str:
     return f"disabled {', '.join(kinds)}{revoked}"
 
 
-def _credits_detail(state: str, found: Found, at: datetime) -> str:
+def _credits_detail(state: str, found: Found, as_of: str) -> str:
     if state == "action_needed":
         return "individual auto top-up is on"
     if found is not None:
@@ -213,25 +213,25 @@ def _credits_detail(state: str, found: Found, at: datetime) -> str:
     return "no individual credit setting"
 
 
-def _reminders_detail(state: str, found: Found, at: datetime) -> str:
+def _reminders_detail(state: str, found: Found, as_of: str) -> str:
     if found is not None:
         return f"individual reminder level {found.level!r}"
     return "uses the group's reminder level"
 
 
-def _export_detail(state: str, found: Found, at: datetime) -> str:
+def _export_detail(state: str, found: Found, as_of: str) -> str:
     if found is not None:
         return f"export granted {iso(found.granted_at)}"
     return "no export permission; grant it on request"
 
 
-def _appointments_detail(state: str, found: Found, at: datetime) -> str:
+def _appointments_detail(state: str, found: Found, as_of: str) -> str:
     if state == "advisory":
         future = plural(int(found.flag), "appointment")
-        return f"{future} after {iso(at)}: decide what happens to them"
+        return f"{future} after {as_of}: decide what happens to them"
     if state == "not_applicable":
         return "administrators have no appointments"
-    return f"no appointment after {iso(at)}"
+    return f"no appointment after {as_of}"
 
 
 # --------------------------------------------------------------------------- the registry
@@ -283,7 +283,6 @@ REGISTRY: tuple[ChecklistItem, ...] = (
         table=s.credit_settings,
         # the group's own row (user_id NULL) is never a member's setting
         reads=lambda c, at: c.user_id.is_not(None),
-        one_row_per_member=True,
         pending=lambda c: and_(c.user_id.is_not(None), c.auto_top_up.is_(True)),
         detail=_credits_detail,
         resolution=SetValues({"auto_top_up": False}, before={"auto_top_up": True}),
@@ -300,7 +299,7 @@ REGISTRY: tuple[ChecklistItem, ...] = (
         table=s.reminder_levels,
         reads=lambda c, at: c.user_id.is_not(None),
         facts=lambda c: {"level": c.name},
-        one_row_per_member=True,
+        plain_rows=True,
         pending=lambda c: c.user_id.is_not(None),
         detail=_reminders_detail,
         resolution=DeleteRow(kept=("name",), conflict="an individual level was set since"),
@@ -319,7 +318,7 @@ REGISTRY: tuple[ChecklistItem, ...] = (
         label="Data export",
         table=s.export_grants,
         facts=lambda c: {"granted_at": c.granted_at},
-        one_row_per_member=True,
+        plain_rows=True,
         detail=_export_detail,
         resolution=GrantRow(stamp="granted_at", action=Action.EXPORT_GRANTED),
         event_key="export_grant",

@@ -96,6 +96,8 @@ def _pending_of(conn: Connection, item: ChecklistItem, members: FromClause) -> l
 
 def _reported(conn: Connection, item: ChecklistItem, members: FromClause) -> list[dict]:
     """One row per member with pending rows: what resolving will change, and its texts."""
+    assert item.resolution is not None
+    action = item.resolution.action.value
     by_member: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in _pending_of(conn, item, members):
         by_member[row["membership_id"]].append(row)
@@ -108,7 +110,7 @@ def _reported(conn: Connection, item: ChecklistItem, members: FromClause) -> lis
                 "group_id": member_rows[0]["group_id"],
                 "user_id": member_rows[0]["user_id"],
                 "item": item.id,
-                "action": item.resolution.action.value,  # type: ignore[union-attr]
+                "action": action,
                 "before": before,
                 "after": after,
                 "detail": detail,
@@ -182,7 +184,7 @@ def _resolve_item(
             .group_by(*per_member),
         )
     )
-    resolved_to = item.resolution.resolved_to
+    resolved_to = item.resolved_to
     if resolved_to is None:
         conn.execute(delete(table).where(pending))
     else:

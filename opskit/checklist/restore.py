@@ -32,17 +32,19 @@ Outcome = dict[int, dict[str, list]]  # member -> {"restored": [...], "left": [.
 
 
 def _snapshots_of(conn: Connection, chunk: Sequence[int]) -> list[Row]:
-    return conn.execute(
-        select(_m.membership_id, *s.settings_snapshots.c)
-        .select_from(s.settings_snapshots)
-        .join(
-            s.memberships,
-            and_(_m.group_id == _snap.group_id, _m.user_id == _snap.user_id),
-        )
-        .where(_m.membership_id.in_(chunk), _snap.restored_at.is_(None))
-        .order_by(_snap.snapshot_id.desc())
-        .with_for_update(of=s.settings_snapshots)
-    ).all()
+    return list(
+        conn.execute(
+            select(_m.membership_id, *s.settings_snapshots.c)
+            .select_from(s.settings_snapshots)
+            .join(
+                s.memberships,
+                and_(_m.group_id == _snap.group_id, _m.user_id == _snap.user_id),
+            )
+            .where(_m.membership_id.in_(chunk), _snap.restored_at.is_(None))
+            .order_by(_snap.snapshot_id.desc())
+            .with_for_update(of=s.settings_snapshots)
+        ).all()
+    )
 
 
 def _key_filter(item: ChecklistItem, keys: Sequence[tuple]) -> ColumnElement[bool]:
@@ -115,7 +117,7 @@ def _set_back(conn: Connection, item: ChecklistItem, entries: Entries) -> Outcom
                 by_values[tuple(sorted(entry["before"].items()))].append(key)
                 outcome[mid]["restored"].append(entry)
     # one conditional UPDATE per distinct set of old values, never one per row
-    resolved_to = item.resolution.resolved_to or {}  # type: ignore[union-attr]
+    resolved_to = item.resolved_to or {}
     c = item.table.c
     for values, value_keys in by_values.items():
         for chunk in chunks(value_keys, 2000):
@@ -160,7 +162,8 @@ def restore_settings(
             for entry in json.loads(snap.data)["rows"]:
                 key = tuple(entry["key"][k] for k in keys)
                 entries[snap.item][snap.membership_id].setdefault(key, entry)
-        events, done = [], []
+        events: list[dict[str, Any]] = []
+        done: list[dict[str, Any]] = []
         for item in (BY_ID[item_id] for item_id in RESTORABLE if item_id in entries):
             if isinstance(item.resolution, DeleteRow):
                 outcome = _reinsert(conn, item, entries[item.id], members)

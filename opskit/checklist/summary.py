@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import FromClause, and_, case, func, select
 
 from .. import schema as s
 from ..clock import now
@@ -30,7 +30,7 @@ def checklist_summary(db: Database, *, group: str | None = None) -> list[dict[st
         # the per-member facts the rows are decided from, joined in SQL, and the states
         # as state_sql says them (a test holds the summary to the rows' counts)
         administrator = _m.role == "administrator"
-        joined = s.memberships
+        joined: FromClause = s.memberships
         states = []
         for item in REGISTRY:
             facts = scope.narrow(facts_query(item, at, details=False), item).subquery(
