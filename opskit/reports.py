@@ -39,7 +39,7 @@ from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from . import schema as s
-from .checklist import RESOLVABLE, pending_conditions
+from .checklist import REGISTRY, RESOLVABLE, pending_conditions
 from .clock import now, parse_time
 from .db import Database
 from .errors import BadInput
@@ -84,10 +84,10 @@ CANDIDATE_COLUMNS = ["email", "group", "action", "reason"]
 # The checklist items that can stay open on an inactive member, in checklist order.
 OPEN_ITEMS = RESOLVABLE
 # A finding is an inactive member with one of these items open; the column that shows it.
-FINDINGS = {
-    "bookable_online": "online_booking",
-    "integration_enabled": "integrations",
-    "auto_top_up_on": "credits_auto_top_up",
+FINDINGS = {item.finding: item.id for item in REGISTRY if item.finding is not None}
+# the column each open item is read into: its finding's, else a private one
+_OPEN_COLUMNS = {
+    item.id: item.finding or f"_open_{item.id}" for item in REGISTRY if item.id in OPEN_ITEMS
 }
 
 
@@ -196,8 +196,7 @@ def inactive_report(db: Database, *, group: str | None = None) -> pd.DataFrame:
             _time(db, m.status_changed_at).label("deactivated_at"),
             deactivated_by.label("deactivated_by"),
             m.status_reason.label("reason"),
-            *(pending[item].label(column) for column, item in FINDINGS.items()),
-            pending["appointment_reminders"].label("_reminder_level"),
+            *(pending[item].label(column) for item, column in _OPEN_COLUMNS.items()),
         )
         .select_from(s.memberships)
         .join(s.users, u.user_id == m.user_id)
@@ -207,12 +206,10 @@ def inactive_report(db: Database, *, group: str | None = None) -> pd.DataFrame:
     )
     frame = _read(db, query, group)
     _times(frame, "deactivated_at")
-    _bools(frame, *FINDINGS, "_reminder_level")
-    is_open = {item: frame[column] for column, item in FINDINGS.items()}
-    is_open["appointment_reminders"] = frame.pop("_reminder_level")
+    _bools(frame, *_OPEN_COLUMNS.values())
     listed = pd.Series("", index=frame.index, dtype=object)
-    for item in OPEN_ITEMS:
-        listed = listed + is_open[item].map({True: item + ",", False: ""}).astype(object)
+    for item, column in _OPEN_COLUMNS.items():
+        listed = listed + frame[column].map({True: item + ",", False: ""}).astype(object)
     frame["open_items"] = listed.str.rstrip(",").astype(str)
     frame["finding"] = frame[list(FINDINGS)].any(axis=1)
     return frame[INACTIVE_COLUMNS]

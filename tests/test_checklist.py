@@ -258,7 +258,7 @@ def test_evaluation_reads_each_item_table_once_per_chunk_of_members_never_once_p
         with StatementCounter(db) as counter:
             rows = ck.evaluate_members(conn, ids)
         assert len(counter.selects) == per_chunk
-        monkeypatch.setattr(ck, "CHUNK", 5)
+        monkeypatch.setattr(ck.facts, "CHUNK", 5)
         with StatementCounter(db) as counter:
             chunked = ck.evaluate_members(conn, ids)
         assert len(counter.selects) == per_chunk * -(-len(ids) // 5)

@@ -16,7 +16,9 @@ import ipywidgets as w
 
 from ..checklist import (
     ITEMS,
-    RESOLVABLE,
+    LABELS,
+    REGISTRY,
+    RESOLVE_CHOICES,
     checklist,
     checklist_groups,
     resolve_checklist,
@@ -25,14 +27,9 @@ from ..checklist import (
 from ..db import Database, connect
 from ..errors import OpskitError
 
-LABELS = {
-    "online_booking": "Online booking",
-    "integrations": "Integrations",
-    "credits_auto_top_up": "Auto top-up",
-    "appointment_reminders": "Reminders",
-    "data_export": "Data export",
-    "future_appointments": "Future appts",
-}
+# the items whose cell shows the row's count next to the state
+_COUNTED = {item.id for item in REGISTRY if item.counts}
+_VERBS = {item.id: item.resolution.verb for item in REGISTRY if item.resolution is not None}
 # (text, background): action_needed is the one that must stand out
 STATE_COLOURS = {
     "ok": ("#1b5e20", "#e3f2e5"),
@@ -62,7 +59,7 @@ def _cell(row: Mapping[str, Any], *, dim: bool = False) -> str:
     # an inactive member's open item is a finding: it keeps its full colour
     fade = ";opacity:0.5" if dim and state != "action_needed" else ""
     label = state.replace("_", " ")
-    if row["item"] == "future_appointments" and row.get("count"):
+    if row["item"] in _COUNTED and row.get("count"):
         label = f"{label} ({row['count']})"
     return (
         f'<td style="{_CELL};color:{text};background:{background};font-weight:{weight}{fade}" '
@@ -197,12 +194,10 @@ class ChecklistWidget(w.VBox):
         self.grid = w.HTML()
         self.resolve_buttons = {
             item: w.Button(
-                description=f"Resolve {LABELS[item].lower()}"
-                if item != "data_export"
-                else "Grant data export",
+                description=f"{_VERBS[item]} {LABELS[item].lower()}",
                 tooltip=f"resolve {item} for the selected members",
             )
-            for item in (*RESOLVABLE, "data_export")
+            for item in RESOLVE_CHOICES
         }
         self.resolve_all_button = w.Button(
             description="Resolve all for the selection", button_style="warning"
