@@ -523,12 +523,18 @@ def test_a_group_without_an_active_owner_is_refused_naming_the_group(db, loaded,
     assert snapshot(db, tmp_path) == loaded
 
 
-def test_a_group_whose_full_access_members_are_all_inactive_is_refused(tmp_path):
+def test_a_group_whose_full_access_members_are_all_inactive_is_refused(db, loaded, tmp_path):
     folder = copy_demo(tmp_path)
-    for user in ("u-wendy", "u-analyst"):
+    for session, user in (("s-willow-01", "u-wendy"), ("s-willow-02", "u-analyst")):
         replace_field(folder, "memberships.csv", f"g-willow,{user},", "status", "inactive")
-    with pytest.raises(BadInput, match="group 'g-willow' .* has no active Full Access member"):
-        read_dataset(folder)
+        replace_field(folder, "sessions.csv", f"{session},", "revoked_at", "2026-06-30T14:00:00Z")
+    with pytest.raises(BadInput) as caught:
+        load_dataset(db, folder, replace=True)
+    assert (caught.value.file, caught.value.column) == ("memberships.csv", "access_level")
+    assert "group 'g-willow' (Willow Creek Psychology) has no active Full Access member" in str(
+        caught.value
+    )
+    assert snapshot(db, tmp_path) == loaded
 
 
 def test_a_missing_column_is_named(db, loaded, tmp_path):

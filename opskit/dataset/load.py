@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 
 from .. import schema
 from ..db import Database
 from ..errors import BadInput
+from ..rules import locked_out_groups
 from .files import EXTRA_COLUMNS, SPEC, SPECS
 from .read import dataset_folder, read_dataset
 from .timetext import time_strings
@@ -207,9 +208,28 @@ def write_frames(db: Database, frames: dict[str, pd.DataFrame], *, replace: bool
             _delete_everything(conn, db.dialect)
         for spec in SPECS:
             _insert(conn, db.dialect, spec.table, frames[spec.table])
+        _refuse_locked_out_groups(conn)
         if db.dialect == "postgresql":
             conn.execute(text("ANALYZE " + ", ".join(spec.table for spec in SPECS)))
     return {spec.table: len(frames[spec.table]) for spec in SPECS}
+
+
+def _refuse_locked_out_groups(conn: Connection) -> None:
+    """docs/rules.md R4 holds for a loaded dataset too: checked by the rule's own set-based
+    form over what was just inserted, so the load's transaction rolls back."""
+    locked = locked_out_groups(conn)
+    if not locked:
+        return
+    group_id, lacks = next(iter(locked.items()))
+    name = conn.execute(
+        select(schema.groups.c.name).where(schema.groups.c.group_id == group_id)
+    ).scalar_one()
+    column = "access_level" if lacks[0].kind == "no_full_access_member" else "account_owner"
+    raise BadInput(
+        f"group {group_id!r} ({name}) has {lacks[0].text}; every group needs one",
+        file="memberships.csv",
+        column=column,
+    )
 
 
 def _ensure_not_holding(db: Database) -> None:

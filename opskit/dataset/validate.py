@@ -202,7 +202,6 @@ class Context:
         elif table == "users":
             self.users = pd.Index(frame["user_id"].to_numpy(dtype=object))
         elif table == "memberships":
-            _check_lockout(frame, self.frames["groups"])
             self.set_memberships(frame)
         self.frames[table] = frame
 
@@ -459,30 +458,3 @@ def validate_file(
     _VALIDATORS[spec.table](frame, raw, valid, problems, ctx, lines)
     problems.raise_first()
     return frame
-
-
-# ----------------------------------------------------- R4 Never lock a group out
-
-
-def _check_lockout(frame: pd.DataFrame, groups: pd.DataFrame) -> None:
-    """docs/rules.md R4: every group has an active Full Access member and an active
-    account owner."""
-    active = frame["status"] == "active"
-    full = active & (frame["access_level"] == schema.FULL)
-    owners = full & frame["account_owner"]
-    with_full = set(frame.loc[full, "group_id"])
-    with_owner = set(frame.loc[owners, "group_id"])
-    for group_id, name in zip(groups["group_id"], groups["name"], strict=True):
-        if group_id not in with_full:
-            raise BadInput(
-                f"group {group_id!r} ({name}) has no active Full Access member; "
-                "every group needs one",
-                file="memberships.csv",
-                column="access_level",
-            )
-        if group_id not in with_owner:
-            raise BadInput(
-                f"group {group_id!r} ({name}) has no active account owner; every group needs one",
-                file="memberships.csv",
-                column="account_owner",
-            )
