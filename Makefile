@@ -98,4 +98,4 @@ clean:
 # STRESS_ARGS overrides the sizes, e.g. STRESS_ARGS="--workers 8 --kills 60 --seed 42".
 stress: $(STAMP)
 	$(BIN)/python -m tests.stress.stress $(or $(STRESS_ARGS),--workers 6 --iterations 200 --kills 40)
-	OPSKIT_HYPOTHESIS_PROFILE=stress $(BIN)/pytest -q -p no:cacheprovider tests/test_hostile_input.py
+	OPSKIT_HYPOTHESIS_PROFILE=stress $(BIN)/pytest -q -p no:cacheprovider tests/integration/test_hostile_input.py

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("check_notebooks", ROOT / "tools/check_notebooks.py")
 assert _spec and _spec.loader
 check_notebooks = importlib.util.module_from_spec(_spec)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import opskit
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 PUBLIC = {
     "ITEMS", "Action", "ActionResult", "BadInput", "ChecklistWidget", "Database",

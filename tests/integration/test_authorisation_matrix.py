@@ -385,7 +385,7 @@ def test_the_oracle_states_the_rules_it_checks():
 
 # --------------------------------------------------------------------------- audit is append-only
 
-OPSKIT = Path(__file__).resolve().parent.parent / "opskit"
+OPSKIT = Path(__file__).resolve().parents[2] / "opskit"
 WRITES_TO_AUDIT = [
     re.compile(r"\b(update|delete)\(\s*(s\.|schema\.)?audit_events\b"),
     re.compile(r"\baudit_events\s*\.\s*(update|delete)\("),

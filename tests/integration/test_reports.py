@@ -26,7 +26,7 @@ from opskit.reports import (
     write_candidates_csv,
 )
 
-from .scenarios import T0
+from ..scenarios import T0
 
 
 def _set_member(db, group_id, name, **values):

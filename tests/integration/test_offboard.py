@@ -27,7 +27,7 @@ from opskit.offboard import apply as ob_apply
 from opskit.offboard import planner as ob_planner
 from opskit.offboard.liveness import pid_start
 
-from .scenarios import build_clinic
+from ..scenarios import build_clinic
 
 
 def targets(*rows):

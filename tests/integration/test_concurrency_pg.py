@@ -15,8 +15,8 @@ import pytest
 from opskit.db import connect
 from opskit.offboard import plan_offboarding
 
-from .conftest import _truncate_all
-from .stress.workload import (
+from ..conftest import _truncate_all
+from ..stress.workload import (
     active_members,
     apply_at_once,
     build_scenario,

@@ -34,7 +34,7 @@ from opskit.errors import BadInput
 from opskit.lifecycle import deactivate, reactivate
 from opskit.offboard import parse_csv, read_bytes
 
-from .scenarios import build_clinic
+from ..scenarios import build_clinic
 
 settings.register_profile(
     "opskit-suite",

@@ -15,8 +15,8 @@ import random
 
 from opskit.db import connect
 
-from .conftest import _truncate_all
-from .stress.workload import build_scenario, kill_apply_and_resume, terminate_mid_run
+from ..conftest import _truncate_all
+from ..stress.workload import build_scenario, kill_apply_and_resume, terminate_mid_run
 
 SEED = int(os.environ.get("OPSKIT_STRESS_SEED") or random.randrange(1_000_000))
 

@@ -2,7 +2,7 @@
 
 The clinic scenario (tests/scenarios.py) has 13 memberships in three groups; ``ops``
 has Full Access in Harbour and Summit and is read-only in Solo. The widget itself is
-tested in tests/test_user_table.py and the browser suite.
+tested in tests/widgets/test_user_table.py and the browser suite.
 """
 
 from __future__ import annotations
