@@ -47,6 +47,12 @@ class Action(enum.StrEnum):
     CHECKLIST_RESOLVED = "checklist_resolved"
     SETTINGS_RESTORED = "settings_restored"
     EXPORT_GRANTED = "export_granted"
+    # docs/rules.md, contract additions: who acts, four-eyes review, hand-off
+    OPERATOR_ADDED = "operator_added"
+    OPERATOR_REMOVED = "operator_removed"
+    PLAN_APPROVED = "plan_approved"
+    APPOINTMENT_REASSIGNED = "appointment_reassigned"
+    APPOINTMENT_CANCELLED = "appointment_cancelled"
 
 
 def _in(column: str, values) -> str:
