@@ -15,7 +15,18 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Join, Select, case, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    Connection,
+    FromClause,
+    Join,
+    Select,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -113,7 +124,7 @@ class MemberFilter:
             found.append(m.user_id == self.user_id)
         if self.needs_users:
             # typed text is literal: % and _ match themselves
-            needle = self.text.strip().lower()
+            needle = (self.text or "").strip().lower()
             found.append(
                 or_(
                     u.email_key.contains(needle, autoescape=True),
@@ -290,7 +301,7 @@ _ON = {s.users: u.user_id == m.user_id, s.groups: g.group_id == m.group_id}
 
 
 def _matching(where: MemberFilter, *columns) -> Select:
-    source = s.memberships
+    source: FromClause = s.memberships
     if where.needs_users:  # scan the users once for the text, then their memberships
         source = _LoopFirst(s.users, s.memberships, u.user_id == m.user_id)
     return select(*columns).select_from(source).where(*where.conditions())
@@ -359,7 +370,7 @@ def _status_part_ids(
     limit = min(limit, size - offset)
     if limit <= 0:
         return []
-    keys = list(PAGE_ORDER[sort])
+    keys: list[Any] = list(PAGE_ORDER[sort])
     beside: list = []  # where the rows lie relative to the anchor
     if anchor is not None and anchor.status == status:
         backwards, offset = not anchor.after, 0

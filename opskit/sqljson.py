@@ -56,7 +56,7 @@ class SqlJson:
 
     def const(self, value: Any) -> ColumnElement:
         """A JSON value known in advance (``True`` becomes JSON ``true``, not 1)."""
-        text = literal_column(_quoted(json.dumps(value, sort_keys=True)))
+        text: ColumnElement[Any] = literal_column(_quoted(json.dumps(value, sort_keys=True)))
         return cast(text, JSONB) if self.pg else func.json(text)
 
     def agg(self, value: ColumnElement, *order_by: ColumnElement) -> ColumnElement:

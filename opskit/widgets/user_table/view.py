@@ -105,10 +105,15 @@ class UserTable:
         """The row on show for a member (by email, and group id or name), if any."""
         for row in self.row_widgets:
             r = row.row
-            if r["email"].lower() == email.strip().lower() and group in (
-                None,
-                r["group_id"],
-                r["group"],
+            if (
+                r is not None
+                and r["email"].lower() == email.strip().lower()
+                and group
+                in (
+                    None,
+                    r["group_id"],
+                    r["group"],
+                )
             ):
                 return row
         return None
