@@ -1,4 +1,4 @@
-"""Reports on inactive users (SPEC section 6), as pandas DataFrames computed in SQL.
+"""Reports on inactive users (docs/rules.md "Reports"), as pandas DataFrames computed in SQL.
 
 Each report filters, joins, aggregates and sorts in the database and hands pandas only
 the rows of the answer; what pandas adds is derived per returned row (a day count, the

@@ -1,4 +1,4 @@
-"""The real ``opskit`` command: exit codes, one-line errors, JSON keys (SPEC section 7)."""
+"""The real ``opskit`` command: exit codes, one-line errors, JSON keys (docs/rules.md)."""
 
 from __future__ import annotations
 

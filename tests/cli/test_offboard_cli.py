@@ -1,5 +1,5 @@
 """The real ``opskit offboard`` command on both backends: exit codes, one-line errors,
-the contract's JSON keys (SPEC section 7)."""
+the contract's JSON keys (docs/rules.md "Interface contract")."""
 
 from __future__ import annotations
 

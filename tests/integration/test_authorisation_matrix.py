@@ -1,6 +1,6 @@
 """Who may do what to whom: every actor against every target for every operation.
 
-A small oracle below computes the expected outcome from the rules as the SPEC states
+A small oracle below computes the expected outcome from the rules as docs/rules.md states
 them (R1 who may act, R2 leaving, R3 Full Access guard, R4 never lock a group out,
 R6 idempotence, R8 read-only below Full Access), independently of opskit's code; the
 library must agree on every combination.

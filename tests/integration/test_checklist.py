@@ -1,4 +1,4 @@
-"""The pre-deactivation checklist (SPEC section 3) on SQLite and PostgreSQL."""
+"""The pre-deactivation checklist (docs/rules.md) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

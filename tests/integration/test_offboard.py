@@ -1,4 +1,4 @@
-"""Bulk offboarding on the clinic scenario, on SQLite and PostgreSQL (SPEC section 5).
+"""Bulk offboarding (docs/rules.md) on the clinic scenario, on SQLite and PostgreSQL.
 
 The clinic (tests/scenarios.py): ``ops`` has Full Access in Harbour and Summit and is a
 read-only billing administrator in Solo; peter has 2 open sessions and every checklist

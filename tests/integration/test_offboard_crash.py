@@ -1,4 +1,4 @@
-"""A run killed at any instant loses nothing and applies nothing twice (SPEC 5.3, 5.4).
+"""A run killed at any instant loses nothing and applies nothing twice (docs/rules.md, apply).
 
 The real ``opskit offboard apply`` runs as a subprocess on a synthetic database of
 20,000 memberships and is killed with SIGKILL after a few batches have committed. At

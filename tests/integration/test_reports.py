@@ -1,4 +1,4 @@
-"""Reports on inactive users (SPEC section 6) on the clinic scenario, on both backends."""
+"""Reports on inactive users (docs/rules.md "Reports") on the clinic scenario, on both backends."""
 
 from __future__ import annotations
 

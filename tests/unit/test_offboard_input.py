@@ -1,4 +1,4 @@
-"""Reading who to offboard as spreadsheets export it (SPEC 5.1, R11, R12).
+"""Reading who to offboard as spreadsheets export it (docs/rules.md "Input", R11, R12).
 
 Pure parsing: no database, so these run once rather than per backend.
 """
