@@ -1,16 +1,32 @@
-"""Notebook widgets and tables over the opskit API (ipywidgets 8)."""
+"""Notebook widgets and tables over the opskit API (ipywidgets 8).
 
-from .checklist import ChecklistTable, ChecklistWidget, checklist_table, export_checklist_csv
-from .offboarding import OffboardingWidget, PlanTable, RunTable
-from .user_table import UserTable
+Each name is imported on first use, so a widget's model (``user_table.model``) can be
+imported and tested where ipywidgets is not installed.
+"""
 
-__all__ = [
-    "ChecklistTable",
-    "ChecklistWidget",
-    "OffboardingWidget",
-    "PlanTable",
-    "RunTable",
-    "UserTable",
-    "checklist_table",
-    "export_checklist_csv",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ChecklistTable": "checklist",
+    "ChecklistWidget": "checklist",
+    "checklist_table": "checklist",
+    "export_checklist_csv": "checklist",
+    "OffboardingWidget": "offboarding",
+    "PlanTable": "offboarding",
+    "RunTable": "offboarding",
+    "UserTable": "user_table",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'opskit.widgets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from ..checklist import LABELS as ITEM_LABELS
+from ...checklist import LABELS as ITEM_LABELS
 from ..checklist import checklist_html
 from .model import (
     LEVEL_LABELS,
