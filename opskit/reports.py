@@ -7,8 +7,9 @@ list of open checklist items). Reports only read.
 - ``inactive_report``: inactive members, who deactivated them and why, their open
   checklist items, and the findings (still bookable online, an integration still on,
   auto top-up still on).
-- ``dormant_report``: active members who have not signed in for N days, or never
-  since joining more than a grace period ago: offboarding candidates.
+- ``dormant_report``: active members with no activity (sign-in, started appointment,
+  patient record created) for N days, or none at all since joining more than a grace
+  period ago, by each group's dormancy policy: offboarding candidates.
   ``write_candidates_csv`` hands them to bulk offboarding.
 - ``trends_report``: deactivations and reactivations per month and group, from the
   audit trail; ``status_summary``: active and inactive members per group.
@@ -22,18 +23,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    DateTime,
     Select,
     String,
+    exists,
     func,
+    literal,
     literal_column,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -43,6 +48,7 @@ from .checklist import REGISTRY, RESOLVABLE, pending_conditions
 from .clock import now, parse_time
 from .db import Database
 from .errors import BadInput
+from .policy import DEFAULT_DORMANT_DAYS, DEFAULT_GRACE_DAYS, group_policies
 from .rules import find_group
 
 m = s.memberships.c
@@ -73,10 +79,18 @@ DORMANT_COLUMNS = [
     "role",
     "access_level",
     "last_sign_in_at",
+    "last_active_at",
+    "activity",
     "joined_at",
     "days_dormant",
     "full_access",
 ]
+# where a member's last activity came from (9.5), each from its own column of the query
+ACTIVITY_SOURCES = {
+    "last_sign_in_at": "sign_in",
+    "_appointment": "appointment",
+    "_record": "patient_record",
+}
 TRENDS_COLUMNS = ["month", "group_id", "group", "deactivations", "reactivations"]
 SUMMARY_COLUMNS = ["group_id", "group", "active", "inactive"]
 CANDIDATE_COLUMNS = ["email", "group", "action", "reason"]
@@ -215,54 +229,154 @@ def inactive_report(db: Database, *, group: str | None = None) -> pd.DataFrame:
     return frame[INACTIVE_COLUMNS]
 
 
+def _cutoffs(
+    conn: Connection, at: datetime, days: int | None, grace_days: int | None
+) -> tuple[ColumnElement, ColumnElement, Any]:
+    """The instants before which a member's last activity (``signed_in_by``) and their
+    joining (``joined_by``) make them dormant, per group: the group's policy where it has
+    one and the option does not override it, else the option, else the default. Returns
+    the two expressions and the per-group subquery to join (None when every group shares
+    the same cutoffs)."""
+    default_days = DEFAULT_DORMANT_DAYS if days is None else days
+    default_grace = DEFAULT_GRACE_DAYS if grace_days is None else grace_days
+    signed_in_by = literal(at - timedelta(days=default_days), DateTime)
+    joined_by = literal(at - timedelta(days=default_grace), DateTime)
+    if days is not None and grace_days is not None:
+        return signed_in_by, joined_by, None
+    per_group = [
+        select(
+            literal(group_id, String).label("group_id"),
+            literal(
+                at
+                - timedelta(
+                    days=default_days if days is not None or own_days is None else own_days
+                ),
+                DateTime,
+            ).label("signed_in_by"),
+            literal(
+                at
+                - timedelta(
+                    days=default_grace if grace_days is not None or own_grace is None else own_grace
+                ),
+                DateTime,
+            ).label("joined_by"),
+        )
+        for group_id, (own_days, own_grace) in group_policies(conn).items()
+    ]
+    if not per_group:
+        return signed_in_by, joined_by, None
+    cut = (
+        union_all(*per_group).subquery("cutoffs")
+        if len(per_group) > 1
+        else per_group[0].subquery("cutoffs")
+    )
+    return (
+        func.coalesce(cut.c.signed_in_by, signed_in_by),
+        func.coalesce(cut.c.joined_by, joined_by),
+        cut,
+    )
+
+
 def dormant_report(
     db: Database,
     *,
-    days: int = 90,
-    grace_days: int = 30,
+    days: int | None = None,
+    grace_days: int | None = None,
     group: str | None = None,
     as_of: datetime | str | None = None,
 ) -> pd.DataFrame:
-    """Active members with no sign-in for at least ``days`` days before ``as_of`` (default
-    now), or who never signed in and joined more than ``grace_days`` days ago.
+    """Active members with no activity for at least ``days`` days before ``as_of``
+    (default now): offboarding candidates.
 
-    ``days_dormant`` counts from the last sign-in, or from joining when there was none.
-    Members who never signed in and have no join date are left out: nothing says how
-    long they have been idle. ``full_access`` members cannot be offboarded before their
-    access level is lowered (R3).
+    A member's activity is signing in, an appointment of theirs that has started and a
+    patient record they created; ``last_active_at`` is the latest and ``activity`` says
+    which (null: none). A member with no activity is dormant once they joined at least
+    ``grace_days`` days ago; ``days_dormant`` then counts from joining. Members with no
+    activity and no join date are left out: nothing says how long they have been idle.
+
+    Each group's dormancy policy (``opskit.policy``) sets its days and grace days;
+    ``days`` or ``grace_days``, when given, override every group's (defaults: 90 and 30).
+    Members exempted until a date after ``as_of`` are left out. ``full_access`` members
+    cannot be offboarded before their access level is lowered (R3).
     """
-    days = _non_negative(days, "--days")
-    grace_days = _non_negative(grace_days, "--grace")
+    days = None if days is None else _non_negative(days, "--days")
+    grace_days = None if grace_days is None else _non_negative(grace_days, "--grace-days")
     at = _as_of(as_of)
-    signed_in_by = at - timedelta(days=days)
-    joined_by = at - timedelta(days=grace_days)
-    idle_since = func.coalesce(m.last_sign_in_at, m.joined_at)
-    query = (
-        select(
-            m.group_id,
-            g.name.label("group"),
-            u.email,
-            u.name,
-            m.role,
-            m.access_level,
-            _time(db, m.last_sign_in_at),
-            _time(db, m.joined_at),
+    now_ = literal(at, DateTime)
+    a = s.appointments.c
+    r = s.patient_records.c
+    x = s.dormancy_exemptions.c
+
+    def appointments(*more):
+        return (
+            a.group_id == m.group_id,
+            a.practitioner_id == m.user_id,
+            a.starts_at <= now_,
+            *more,
         )
-        .select_from(s.memberships)
-        .join(s.users, u.user_id == m.user_id)
-        .join(s.groups, g.group_id == m.group_id)
-        .where(
+
+    def records(*more):
+        return (
+            r.group_id == m.group_id,
+            r.practitioner_id == m.user_id,
+            r.created_at <= now_,
+            *more,
+        )
+
+    with _reading(db) as conn:
+        signed_in_by, joined_by, cut = _cutoffs(conn, at, days, grace_days)
+        last_appointment = select(func.max(a.starts_at)).where(*appointments()).scalar_subquery()
+        last_record = select(func.max(r.created_at)).where(*records()).scalar_subquery()
+        query = (
+            select(
+                m.group_id,
+                g.name.label("group"),
+                u.email,
+                u.name,
+                m.role,
+                m.access_level,
+                _time(db, m.last_sign_in_at),
+                _time(db, type_coerce(last_appointment, DateTime).label("_appointment")),
+                _time(db, type_coerce(last_record, DateTime).label("_record")),
+                _time(db, m.joined_at),
+                u.email_key.label("_email_key"),
+            )
+            .select_from(s.memberships)
+            .join(s.users, u.user_id == m.user_id)
+            .join(s.groups, g.group_id == m.group_id)
+        )
+        if cut is not None:
+            query = query.outerjoin(cut, cut.c.group_id == m.group_id)
+        query = query.where(
             _status_is(db, "active"),
-            (m.last_sign_in_at <= signed_in_by)
-            | (m.last_sign_in_at.is_(None) & (m.joined_at < joined_by)),
-        )
-        .order_by(g.name, idle_since, u.email_key)
-    )
-    frame = _read(db, query, group)
-    _times(frame, "last_sign_in_at", "joined_at")
-    idle = frame["last_sign_in_at"].fillna(frame["joined_at"])
+            # no activity since the cutoff: the cheap test first, the lookups after
+            m.last_sign_in_at.is_(None) | (m.last_sign_in_at <= signed_in_by),
+            ~exists().where(*appointments(a.starts_at > signed_in_by)),
+            ~exists().where(*records(r.created_at > signed_in_by)),
+            # some activity ever, or joined before the grace period
+            (m.joined_at <= joined_by)
+            | m.last_sign_in_at.is_not(None)
+            | exists().where(*appointments())
+            | exists().where(*records()),
+            ~exists().where(x.group_id == m.group_id, x.user_id == m.user_id, x.until > now_),
+        ).order_by(g.name, u.email_key)
+        if group is not None:
+            query = query.where(m.group_id == find_group(conn, group).group_id)
+        frame = pd.read_sql(query, conn)
+    _times(frame, "last_sign_in_at", "_appointment", "_record", "joined_at")
+    sources = frame[list(ACTIVITY_SOURCES)]
+    frame["last_active_at"] = sources.max(axis=1).astype("datetime64[us]")
+    activity = pd.Series(None, index=frame.index, dtype=object)
+    for column, source in reversed(ACTIVITY_SOURCES.items()):  # a sign-in wins a tie
+        activity = activity.mask(frame[column].eq(frame["last_active_at"]), source)
+    frame["activity"] = activity
+    idle = frame["last_active_at"].fillna(frame["joined_at"])
     frame["days_dormant"] = (at - idle).dt.days.astype("int64")
     frame["full_access"] = (frame["access_level"] == s.FULL).astype(bool)
+    # SQL sorted by group; within a group the longest idle come first
+    frame["_group_rank"] = pd.factorize(frame["group_id"])[0]
+    frame["_idle"] = idle
+    frame = frame.sort_values(["_group_rank", "_idle", "_email_key"]).reset_index(drop=True)
     return frame[DORMANT_COLUMNS]
 
 
