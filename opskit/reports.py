@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     ColumnElement,
@@ -366,10 +367,10 @@ def dormant_report(
     _times(frame, "last_sign_in_at", "_appointment", "_record", "joined_at")
     sources = frame[list(ACTIVITY_SOURCES)]
     frame["last_active_at"] = sources.max(axis=1).astype("datetime64[us]")
-    activity = pd.Series(None, index=frame.index, dtype=object)
-    for column, source in reversed(ACTIVITY_SOURCES.items()):  # a sign-in wins a tie
-        activity = activity.mask(frame[column].eq(frame["last_active_at"]), source)
-    frame["activity"] = activity
+    latest = [frame[column].eq(frame["last_active_at"]) for column in ACTIVITY_SOURCES]
+    # np.select takes the first source that holds the latest time: a sign-in wins a tie
+    chosen = np.select(latest, list(ACTIVITY_SOURCES.values()), default=None)
+    frame["activity"] = pd.Series(chosen, index=frame.index, dtype=object)
     idle = frame["last_active_at"].fillna(frame["joined_at"])
     frame["days_dormant"] = (at - idle).dt.days.astype("int64")
     frame["full_access"] = (frame["access_level"] == s.FULL).astype(bool)
