@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import select
 
 from . import schema as s
@@ -65,7 +66,7 @@ class ReviewResult:
 
 
 def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):  # None, NaN, NaT
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -201,6 +201,15 @@ def test_review_dormant_writes_a_plan_and_notices_and_changes_nothing(db_url, cl
     _idle(db_url, "g-harbour", "frank", 100)
     _idle(db_url, "g-harbour", "olivia", 100)  # Full Access: in the notice, not the plan
     _idle(db_url, "g-summit", "mia", 120)
+    db = connect(db_url)
+    with db.begin() as conn:  # sam: no activity at all, joined long ago
+        m = s.memberships.c
+        conn.execute(
+            update(s.memberships)
+            .where(m.group_id == "g-summit", m.user_id == "u-sam")
+            .values(last_sign_in_at=None)
+        )
+    db.dispose()
     before = _counts(db_url)
     plan_path, notices = tmp_path / "review.plan", tmp_path / "notices"
     out = ok(
@@ -221,7 +230,7 @@ def test_review_dormant_writes_a_plan_and_notices_and_changes_nothing(db_url, cl
     )
     assert _counts(db_url) == before
     result = json.loads(out)
-    assert (result["candidates"], result["full_access_left_out"]) == (2, 1)
+    assert (result["candidates"], result["full_access_left_out"]) == (2, 2)
     plan = load(plan_path)
     assert [(r.group_id, r.email, r.action, r.blocker, r.reason) for r in plan.rows] == [
         ("g-harbour", clinic.frank, "deactivate", None, "dormant 100 days"),
@@ -236,6 +245,12 @@ def test_review_dormant_writes_a_plan_and_notices_and_changes_nothing(db_url, cl
     assert [(r["email"], r["account_owners"], r["planned"]) for r in rows] == [
         (clinic.frank, clinic.olivia, "deactivate"),
         (clinic.olivia, clinic.olivia, "full_access: lower their access level first"),
+    ]
+    with (notices / "dormant-g-summit.csv").open(encoding="utf-8") as notice:
+        rows = list(csv.DictReader(notice))
+    assert [(r["email"], r["last_active_at"], r["activity"]) for r in rows] == [
+        (clinic.sam, "", ""),
+        (clinic.mia, "2026-03-03T09:00:00Z", "sign_in"),
     ]
 
 
