@@ -33,7 +33,6 @@ from sqlalchemy import (
     DateTime,
     Select,
     String,
-    exists,
     func,
     literal,
     literal_column,
@@ -278,6 +277,15 @@ def _cutoffs(
     )
 
 
+def _latest(db: Database, *times) -> ColumnElement:
+    """The latest of some times, NULLs ignored (NULL when all are). PostgreSQL's
+    ``greatest`` ignores NULLs; SQLite's ``max(a, b, ...)`` would return NULL, so there
+    the ISO texts are compared with NULL as the empty text, which sorts first."""
+    if db.dialect == "sqlite":
+        return func.nullif(func.max(*(func.coalesce(time_, "") for time_ in times)), "")
+    return func.greatest(*times)
+
+
 def dormant_report(
     db: Database,
     *,
@@ -308,6 +316,7 @@ def dormant_report(
     r = s.patient_records.c
     x = s.dormancy_exemptions.c
 
+    # each lookup selects only an indexed column, so that SQLite answers it from the index
     def appointments(*more):
         return (
             a.group_id == m.group_id,
@@ -333,14 +342,14 @@ def dormant_report(
                 m.group_id,
                 g.name.label("group"),
                 u.email,
+                u.email_key,
                 u.name,
                 m.role,
                 m.access_level,
-                _time(db, m.last_sign_in_at),
-                _time(db, type_coerce(last_appointment, DateTime).label("_appointment")),
-                _time(db, type_coerce(last_record, DateTime).label("_record")),
-                _time(db, m.joined_at),
-                u.email_key.label("_email_key"),
+                m.last_sign_in_at,
+                type_coerce(last_appointment, DateTime).label("_appointment"),
+                type_coerce(last_record, DateTime).label("_record"),
+                m.joined_at,
             )
             .select_from(s.memberships)
             .join(s.users, u.user_id == m.user_id)
@@ -352,21 +361,39 @@ def dormant_report(
             _status_is(db, "active"),
             # no activity since the cutoff: the cheap test first, the lookups after
             m.last_sign_in_at.is_(None) | (m.last_sign_in_at <= signed_in_by),
-            ~exists().where(*appointments(a.starts_at > signed_in_by)),
-            ~exists().where(*records(r.created_at > signed_in_by)),
+            ~select(a.starts_at).where(*appointments(a.starts_at > signed_in_by)).exists(),
+            ~select(r.created_at).where(*records(r.created_at > signed_in_by)).exists(),
             # some activity ever, or joined before the grace period
             (m.joined_at <= joined_by)
             | m.last_sign_in_at.is_not(None)
-            | exists().where(*appointments())
-            | exists().where(*records()),
-            ~exists().where(x.group_id == m.group_id, x.user_id == m.user_id, x.until > now_),
-        ).order_by(g.name, u.email_key)
+            | select(a.starts_at).where(*appointments()).exists()
+            | select(r.created_at).where(*records()).exists(),
+            ~select(x.until)
+            .where(x.group_id == m.group_id, x.user_id == m.user_id, x.until > now_)
+            .exists(),
+        )
         if group is not None:
             query = query.where(m.group_id == find_group(conn, group).group_id)
+        # materialised, so that the outer query's latest time and order do not run each
+        # member's lookups again (both databases would otherwise inline them)
+        dormant = query.cte("dormant").prefix_with("MATERIALIZED")
+        d = dormant.c
+        last_active = _latest(db, d.last_sign_in_at, d._appointment, d._record)
+        query = select(
+            d.group_id,
+            d.group,
+            d.email,
+            d.name,
+            d.role,
+            d.access_level,
+            _time(db, d.last_sign_in_at),
+            _time(db, d._appointment),
+            _time(db, d._record),
+            _time(db, type_coerce(last_active, DateTime).label("last_active_at")),
+            _time(db, d.joined_at),
+        ).order_by(d.group, func.coalesce(last_active, d.joined_at), d.email_key)
         frame = pd.read_sql(query, conn)
-    _times(frame, "last_sign_in_at", "_appointment", "_record", "joined_at")
-    sources = frame[list(ACTIVITY_SOURCES)]
-    frame["last_active_at"] = sources.max(axis=1).astype("datetime64[us]")
+    _times(frame, "last_sign_in_at", "_appointment", "_record", "last_active_at", "joined_at")
     latest = [frame[column].eq(frame["last_active_at"]) for column in ACTIVITY_SOURCES]
     # np.select takes the first source that holds the latest time: a sign-in wins a tie
     chosen = np.select(latest, list(ACTIVITY_SOURCES.values()), default=None)
@@ -374,10 +401,6 @@ def dormant_report(
     idle = frame["last_active_at"].fillna(frame["joined_at"])
     frame["days_dormant"] = (at - idle).dt.days.astype("int64")
     frame["full_access"] = (frame["access_level"] == s.FULL).astype(bool)
-    # SQL sorted by group; within a group the longest idle come first
-    frame["_group_rank"] = pd.factorize(frame["group_id"])[0]
-    frame["_idle"] = idle
-    frame = frame.sort_values(["_group_rank", "_idle", "_email_key"]).reset_index(drop=True)
     return frame[DORMANT_COLUMNS]
 
 
