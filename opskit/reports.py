@@ -316,27 +316,20 @@ def dormant_report(
     r = s.patient_records.c
     x = s.dormancy_exemptions.c
 
-    # each lookup selects only an indexed column, so that SQLite answers it from the index
-    def appointments(*more):
-        return (
-            a.group_id == m.group_id,
-            a.practitioner_id == m.user_id,
-            a.starts_at <= now_,
-            *more,
-        )
-
-    def records(*more):
-        return (
-            r.group_id == m.group_id,
-            r.practitioner_id == m.user_id,
-            r.created_at <= now_,
-            *more,
-        )
-
     with _reading(db) as conn:
         signed_in_by, joined_by, cut = _cutoffs(conn, at, days, grace_days)
-        last_appointment = select(func.max(a.starts_at)).where(*appointments()).scalar_subquery()
-        last_record = select(func.max(r.created_at)).where(*records()).scalar_subquery()
+        last_appointment = (
+            select(func.max(a.starts_at))
+            .where(a.group_id == m.group_id, a.practitioner_id == m.user_id, a.starts_at <= now_)
+            .scalar_subquery()
+        )
+        last_record = (
+            select(func.max(r.created_at))
+            .where(r.group_id == m.group_id, r.practitioner_id == m.user_id, r.created_at <= now_)
+            .scalar_subquery()
+        )
+        # the members not signed in since the cutoff, with their latest appointment and
+        # record: two index lookups each, materialised so that they run once
         query = (
             select(
                 m.group_id,
@@ -350,6 +343,8 @@ def dormant_report(
                 type_coerce(last_appointment, DateTime).label("_appointment"),
                 type_coerce(last_record, DateTime).label("_record"),
                 m.joined_at,
+                type_coerce(signed_in_by, DateTime).label("signed_in_by"),
+                type_coerce(joined_by, DateTime).label("joined_by"),
             )
             .select_from(s.memberships)
             .join(s.users, u.user_id == m.user_id)
@@ -359,25 +354,15 @@ def dormant_report(
             query = query.outerjoin(cut, cut.c.group_id == m.group_id)
         query = query.where(
             _status_is(db, "active"),
-            # no activity since the cutoff: the cheap test first, the lookups after
             m.last_sign_in_at.is_(None) | (m.last_sign_in_at <= signed_in_by),
-            ~select(a.starts_at).where(*appointments(a.starts_at > signed_in_by)).exists(),
-            ~select(r.created_at).where(*records(r.created_at > signed_in_by)).exists(),
-            # some activity ever, or joined before the grace period
-            (m.joined_at <= joined_by)
-            | m.last_sign_in_at.is_not(None)
-            | select(a.starts_at).where(*appointments()).exists()
-            | select(r.created_at).where(*records()).exists(),
             ~select(x.until)
             .where(x.group_id == m.group_id, x.user_id == m.user_id, x.until > now_)
             .exists(),
         )
         if group is not None:
             query = query.where(m.group_id == find_group(conn, group).group_id)
-        # materialised, so that the outer query's latest time and order do not run each
-        # member's lookups again (both databases would otherwise inline them)
-        dormant = query.cte("dormant").prefix_with("MATERIALIZED")
-        d = dormant.c
+        idle = query.cte("idle").prefix_with("MATERIALIZED")
+        d = idle.c
         last_active = _latest(db, d.last_sign_in_at, d._appointment, d._record)
         query = select(
             d.group_id,
@@ -391,7 +376,15 @@ def dormant_report(
             _time(db, d._record),
             _time(db, type_coerce(last_active, DateTime).label("last_active_at")),
             _time(db, d.joined_at),
-        ).order_by(d.group, func.coalesce(last_active, d.joined_at), d.email_key)
+        ).where(
+            # no activity since the cutoff
+            d._appointment.is_(None) | (d._appointment <= d.signed_in_by),
+            d._record.is_(None) | (d._record <= d.signed_in_by),
+            # some activity ever, or joined before the grace period
+            last_active.is_not(None) | (d.joined_at <= d.joined_by),
+        )
+        # by group, then the longest idle first
+        query = query.order_by(d.group, func.coalesce(last_active, d.joined_at), d.email_key)
         frame = pd.read_sql(query, conn)
     _times(frame, "last_sign_in_at", "_appointment", "_record", "last_active_at", "joined_at")
     latest = [frame[column].eq(frame["last_active_at"]) for column in ACTIVITY_SOURCES]
