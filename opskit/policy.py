@@ -34,7 +34,9 @@ p = s.dormancy_policies.c
 x = s.dormancy_exemptions.c
 
 
-def _days(value: Any, option: str) -> int | None:
+def whole_days(value: Any, option: str) -> int | None:
+    """A number of days given by a person: a whole number, 0 or more (None: not given).
+    A notebook's numpy integer is one; 1.5, "90" and True are not."""
     if value is None:
         return None
     try:
@@ -75,8 +77,8 @@ def set_policy(
     grace_days: int | None = None,
 ) -> dict[str, Any]:
     """Set a group's dormant days and/or grace days (an option not given keeps its value)."""
-    dormant_days = _days(dormant_days, "--dormant-days")
-    grace_days = _days(grace_days, "--grace-days")
+    dormant_days = whole_days(dormant_days, "--dormant-days")
+    grace_days = whole_days(grace_days, "--grace-days")
     if dormant_days is None and grace_days is None:
         raise BadInput("say what to set: --dormant-days and/or --grace-days", column="policy")
     with db.begin() as conn:

@@ -18,7 +18,6 @@ list of open checklist items). Reports only read.
 from __future__ import annotations
 
 import csv
-import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -48,7 +47,7 @@ from .checklist import REGISTRY, RESOLVABLE, pending_conditions
 from .clock import now, parse_time
 from .db import Database
 from .errors import BadInput
-from .policy import DEFAULT_DORMANT_DAYS, DEFAULT_GRACE_DAYS, group_policies
+from .policy import DEFAULT_DORMANT_DAYS, DEFAULT_GRACE_DAYS, group_policies, whole_days
 from .rules import find_group
 
 m = s.memberships.c
@@ -103,16 +102,6 @@ FINDINGS = {item.finding: item.id for item in REGISTRY if item.finding is not No
 _OPEN_COLUMNS = {
     item.id: item.finding or f"_open_{item.id}" for item in REGISTRY if item.id in OPEN_ITEMS
 }
-
-
-def _non_negative(value, option: str) -> int:
-    try:
-        days = operator.index(value)  # int or a numpy integer, not 1.5 or "90"
-    except TypeError:
-        days = -1
-    if isinstance(value, bool) or days < 0:
-        raise BadInput(f"{value!r} is not a whole number of days (0 or more)", column=option)
-    return days
 
 
 def _as_of(value: datetime | str | None) -> datetime:
@@ -308,8 +297,8 @@ def dormant_report(
     Members exempted until a date after ``as_of`` are left out. ``full_access`` members
     cannot be offboarded before their access level is lowered (R3).
     """
-    days = None if days is None else _non_negative(days, "--days")
-    grace_days = None if grace_days is None else _non_negative(grace_days, "--grace-days")
+    days = whole_days(days, "--days")
+    grace_days = whole_days(grace_days, "--grace-days")
     at = _as_of(as_of)
     now_ = literal(at, DateTime)
     a = s.appointments.c

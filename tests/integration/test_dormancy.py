@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 
 from opskit import schema as s
 from opskit.audit import audit_events
@@ -20,22 +20,7 @@ from opskit.policy import exempt, exemptions, policies, set_policy
 from opskit.reports import dormant_report
 
 from ..scenarios import T0
-
-
-def _set_member(db, group_id, name, **values):
-    m = s.memberships.c
-    with db.begin() as conn:
-        conn.execute(
-            update(s.memberships)
-            .where(m.group_id == group_id, m.user_id == f"u-{name}")
-            .values(**values)
-        )
-
-
-def _row(frame, email, group_id="g-harbour"):
-    rows = frame[(frame["email"] == email) & (frame["group_id"] == group_id)]
-    assert len(rows) == 1, frame
-    return rows.iloc[0]
+from .test_reports import _row, _set_member
 
 
 def _appointment(db, name, starts_at, group_id="g-harbour", ident="x1"):
