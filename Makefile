@@ -15,7 +15,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Debian's Chromium, which the browser suite (tests/browser) drives through Playwright
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: lab test lint unit notebooks notebook-demo notebook-outputs package browser bench stress clean
+.PHONY: dashboard lab test lint unit notebooks notebook-demo notebook-outputs package browser bench stress clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "opskit needs Python 3.11 or newer on PATH"; exit 2; }
@@ -31,6 +31,14 @@ lab: $(STAMP) $(DEMO_DB)
 	cd notebooks && OPSKIT_DATABASE_URL=sqlite:///$(CURDIR)/$(DEMO_DB) \
 		OPSKIT_NOW=$${OPSKIT_NOW:-$(DEMO_NOW)} \
 		$(CURDIR)/$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=$(CURDIR)/notebooks
+
+# The owners' dashboard (dashboards/owners.ipynb) over the demo data, read-only, by Voila:
+# no code shown, none runnable from the page. http://127.0.0.1:$(VOILA_PORT)/
+VOILA_PORT ?= 8866
+dashboard: $(STAMP) $(DEMO_DB)
+	OPSKIT_DATABASE_URL=sqlite:///$(CURDIR)/$(DEMO_DB) OPSKIT_NOW=$${OPSKIT_NOW:-$(DEMO_NOW)} \
+		$(BIN)/voila $(CURDIR)/dashboards/owners.ipynb --no-browser --port=$(VOILA_PORT) \
+		--Voila.ip=127.0.0.1 --strip_sources=True --show_tracebacks=False
 
 lint: $(STAMP)
 	$(BIN)/ruff check opskit tests benchmarks tools

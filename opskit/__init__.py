@@ -54,6 +54,11 @@ _EXPORTS: dict[str, str] = {
     "status_summary": "reports",
     "trends_report": "reports",
     "write_candidates_csv": "reports",
+    "dormancy_policies": "policy",
+    "dormancy_exemptions": "policy",
+    "exempt_from_dormancy": "policy",
+    "set_dormancy_policy": "policy",
+    "review_dormant": "review",
     "Action": "schema",
     "load_synthetic": "synthetic",
     "UserTable": "widgets",
@@ -66,7 +71,13 @@ _EXPORTS: dict[str, str] = {
 }
 
 # public names that differ from the module's own: "opskit.checklist" stays the module
-_RENAMED = {"checklist_rows": "checklist"}
+_RENAMED = {
+    "checklist_rows": "checklist",
+    "dormancy_policies": "policies",
+    "dormancy_exemptions": "exemptions",
+    "exempt_from_dormancy": "exempt",
+    "set_dormancy_policy": "set_policy",
+}
 
 __all__ = [
     "ITEMS",
@@ -120,6 +131,11 @@ __all__ = [
     "trends_report",
     "undo_run",
     "write_candidates_csv",
+    "dormancy_policies",
+    "dormancy_exemptions",
+    "exempt_from_dormancy",
+    "set_dormancy_policy",
+    "review_dormant",
 ]
 
 

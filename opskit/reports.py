@@ -7,8 +7,9 @@ list of open checklist items). Reports only read.
 - ``inactive_report``: inactive members, who deactivated them and why, their open
   checklist items, and the findings (still bookable online, an integration still on,
   auto top-up still on).
-- ``dormant_report``: active members who have not signed in for N days, or never
-  since joining more than a grace period ago: offboarding candidates.
+- ``dormant_report``: active members with no activity (sign-in, started appointment,
+  patient record created) for N days, or none at all since joining more than a grace
+  period ago, by each group's dormancy policy: offboarding candidates.
   ``write_candidates_csv`` hands them to bulk offboarding.
 - ``trends_report``: deactivations and reactivations per month and group, from the
   audit trail; ``status_summary``: active and inactive members per group.
@@ -17,23 +18,26 @@ list of open checklist items). Reports only read.
 from __future__ import annotations
 
 import csv
-import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    DateTime,
     Select,
     String,
     func,
+    literal,
     literal_column,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -43,6 +47,7 @@ from .checklist import REGISTRY, RESOLVABLE, pending_conditions
 from .clock import now, parse_time
 from .db import Database
 from .errors import BadInput
+from .policy import DEFAULT_DORMANT_DAYS, DEFAULT_GRACE_DAYS, group_policies, whole_days
 from .rules import find_group
 
 m = s.memberships.c
@@ -73,10 +78,18 @@ DORMANT_COLUMNS = [
     "role",
     "access_level",
     "last_sign_in_at",
+    "last_active_at",
+    "activity",
     "joined_at",
     "days_dormant",
     "full_access",
 ]
+# where a member's last activity came from (9.5), each from its own column of the query
+ACTIVITY_SOURCES = {
+    "last_sign_in_at": "sign_in",
+    "_appointment": "appointment",
+    "_record": "patient_record",
+}
 TRENDS_COLUMNS = ["month", "group_id", "group", "deactivations", "reactivations"]
 SUMMARY_COLUMNS = ["group_id", "group", "active", "inactive"]
 CANDIDATE_COLUMNS = ["email", "group", "action", "reason"]
@@ -89,16 +102,6 @@ FINDINGS = {item.finding: item.id for item in REGISTRY if item.finding is not No
 _OPEN_COLUMNS = {
     item.id: item.finding or f"_open_{item.id}" for item in REGISTRY if item.id in OPEN_ITEMS
 }
-
-
-def _non_negative(value, option: str) -> int:
-    try:
-        days = operator.index(value)  # int or a numpy integer, not 1.5 or "90"
-    except TypeError:
-        days = -1
-    if isinstance(value, bool) or days < 0:
-        raise BadInput(f"{value!r} is not a whole number of days (0 or more)", column=option)
-    return days
 
 
 def _as_of(value: datetime | str | None) -> datetime:
@@ -215,52 +218,169 @@ def inactive_report(db: Database, *, group: str | None = None) -> pd.DataFrame:
     return frame[INACTIVE_COLUMNS]
 
 
+def _cutoffs(
+    conn: Connection, at: datetime, days: int | None, grace_days: int | None
+) -> tuple[ColumnElement, ColumnElement, Any]:
+    """The instants before which a member's last activity (``signed_in_by``) and their
+    joining (``joined_by``) make them dormant, per group: the group's policy where it has
+    one and the option does not override it, else the option, else the default. Returns
+    the two expressions and the per-group subquery to join (None when every group shares
+    the same cutoffs)."""
+    default_days = DEFAULT_DORMANT_DAYS if days is None else days
+    default_grace = DEFAULT_GRACE_DAYS if grace_days is None else grace_days
+    signed_in_by = literal(at - timedelta(days=default_days), DateTime)
+    joined_by = literal(at - timedelta(days=default_grace), DateTime)
+    if days is not None and grace_days is not None:
+        return signed_in_by, joined_by, None
+    per_group = [
+        select(
+            literal(group_id, String).label("group_id"),
+            literal(
+                at
+                - timedelta(
+                    days=default_days if days is not None or own_days is None else own_days
+                ),
+                DateTime,
+            ).label("signed_in_by"),
+            literal(
+                at
+                - timedelta(
+                    days=default_grace if grace_days is not None or own_grace is None else own_grace
+                ),
+                DateTime,
+            ).label("joined_by"),
+        )
+        for group_id, (own_days, own_grace) in group_policies(conn).items()
+    ]
+    if not per_group:
+        return signed_in_by, joined_by, None
+    cut = (
+        union_all(*per_group).subquery("cutoffs")
+        if len(per_group) > 1
+        else per_group[0].subquery("cutoffs")
+    )
+    return (
+        func.coalesce(cut.c.signed_in_by, signed_in_by),
+        func.coalesce(cut.c.joined_by, joined_by),
+        cut,
+    )
+
+
+def _latest(db: Database, *times) -> ColumnElement:
+    """The latest of some times, NULLs ignored (NULL when all are). PostgreSQL's
+    ``greatest`` ignores NULLs; SQLite's ``max(a, b, ...)`` would return NULL, so there
+    the ISO texts are compared with NULL as the empty text, which sorts first."""
+    if db.dialect == "sqlite":
+        return func.nullif(func.max(*(func.coalesce(time_, "") for time_ in times)), "")
+    return func.greatest(*times)
+
+
 def dormant_report(
     db: Database,
     *,
-    days: int = 90,
-    grace_days: int = 30,
+    days: int | None = None,
+    grace_days: int | None = None,
     group: str | None = None,
     as_of: datetime | str | None = None,
 ) -> pd.DataFrame:
-    """Active members with no sign-in for at least ``days`` days before ``as_of`` (default
-    now), or who never signed in and joined more than ``grace_days`` days ago.
+    """Active members with no activity for at least ``days`` days before ``as_of``
+    (default now): offboarding candidates.
 
-    ``days_dormant`` counts from the last sign-in, or from joining when there was none.
-    Members who never signed in and have no join date are left out: nothing says how
-    long they have been idle. ``full_access`` members cannot be offboarded before their
-    access level is lowered (R3).
+    A member's activity is signing in, an appointment of theirs that has started and a
+    patient record they created; ``last_active_at`` is the latest and ``activity`` says
+    which (null: none). A member with no activity is dormant once they joined at least
+    ``grace_days`` days ago; ``days_dormant`` then counts from joining. Members with no
+    activity and no join date are left out: nothing says how long they have been idle.
+
+    Each group's dormancy policy (``opskit.policy``) sets its days and grace days;
+    ``days`` or ``grace_days``, when given, override every group's (defaults: 90 and 30).
+    Members exempted until a date after ``as_of`` are left out. ``full_access`` members
+    cannot be offboarded before their access level is lowered (R3).
     """
-    days = _non_negative(days, "--days")
-    grace_days = _non_negative(grace_days, "--grace")
+    days = whole_days(days, "--days")
+    grace_days = whole_days(grace_days, "--grace-days")
     at = _as_of(as_of)
-    signed_in_by = at - timedelta(days=days)
-    joined_by = at - timedelta(days=grace_days)
-    idle_since = func.coalesce(m.last_sign_in_at, m.joined_at)
-    query = (
-        select(
-            m.group_id,
-            g.name.label("group"),
-            u.email,
-            u.name,
-            m.role,
-            m.access_level,
-            _time(db, m.last_sign_in_at),
-            _time(db, m.joined_at),
+    now_ = literal(at, DateTime)
+    a = s.appointments.c
+    r = s.patient_records.c
+    x = s.dormancy_exemptions.c
+
+    with _reading(db) as conn:
+        signed_in_by, joined_by, cut = _cutoffs(conn, at, days, grace_days)
+        last_appointment = (
+            select(func.max(a.starts_at))
+            .where(a.group_id == m.group_id, a.practitioner_id == m.user_id, a.starts_at <= now_)
+            .scalar_subquery()
         )
-        .select_from(s.memberships)
-        .join(s.users, u.user_id == m.user_id)
-        .join(s.groups, g.group_id == m.group_id)
-        .where(
+        last_record = (
+            select(func.max(r.created_at))
+            .where(r.group_id == m.group_id, r.practitioner_id == m.user_id, r.created_at <= now_)
+            .scalar_subquery()
+        )
+        # the members not signed in since the cutoff, with their latest appointment and
+        # record: two index lookups each, materialised so that they run once
+        query = (
+            select(
+                m.group_id,
+                g.name.label("group"),
+                u.email,
+                u.email_key,
+                u.name,
+                m.role,
+                m.access_level,
+                m.last_sign_in_at,
+                type_coerce(last_appointment, DateTime).label("_appointment"),
+                type_coerce(last_record, DateTime).label("_record"),
+                m.joined_at,
+                type_coerce(signed_in_by, DateTime).label("signed_in_by"),
+                type_coerce(joined_by, DateTime).label("joined_by"),
+            )
+            .select_from(s.memberships)
+            .join(s.users, u.user_id == m.user_id)
+            .join(s.groups, g.group_id == m.group_id)
+        )
+        if cut is not None:
+            query = query.outerjoin(cut, cut.c.group_id == m.group_id)
+        query = query.where(
             _status_is(db, "active"),
-            (m.last_sign_in_at <= signed_in_by)
-            | (m.last_sign_in_at.is_(None) & (m.joined_at < joined_by)),
+            m.last_sign_in_at.is_(None) | (m.last_sign_in_at <= signed_in_by),
+            ~select(x.until)
+            .where(x.group_id == m.group_id, x.user_id == m.user_id, x.until > now_)
+            .exists(),
         )
-        .order_by(g.name, idle_since, u.email_key)
-    )
-    frame = _read(db, query, group)
-    _times(frame, "last_sign_in_at", "joined_at")
-    idle = frame["last_sign_in_at"].fillna(frame["joined_at"])
+        if group is not None:
+            query = query.where(m.group_id == find_group(conn, group).group_id)
+        idle = query.cte("idle").prefix_with("MATERIALIZED")
+        d = idle.c
+        last_active = _latest(db, d.last_sign_in_at, d._appointment, d._record)
+        query = select(
+            d.group_id,
+            d.group,
+            d.email,
+            d.name,
+            d.role,
+            d.access_level,
+            _time(db, d.last_sign_in_at),
+            _time(db, d._appointment),
+            _time(db, d._record),
+            _time(db, type_coerce(last_active, DateTime).label("last_active_at")),
+            _time(db, d.joined_at),
+        ).where(
+            # no activity since the cutoff
+            d._appointment.is_(None) | (d._appointment <= d.signed_in_by),
+            d._record.is_(None) | (d._record <= d.signed_in_by),
+            # some activity ever, or joined before the grace period
+            last_active.is_not(None) | (d.joined_at <= d.joined_by),
+        )
+        # by group, then the longest idle first
+        query = query.order_by(d.group, func.coalesce(last_active, d.joined_at), d.email_key)
+        frame = pd.read_sql(query, conn)
+    _times(frame, "last_sign_in_at", "_appointment", "_record", "last_active_at", "joined_at")
+    latest = [frame[column].eq(frame["last_active_at"]) for column in ACTIVITY_SOURCES]
+    # np.select takes the first source that holds the latest time: a sign-in wins a tie
+    chosen = np.select(latest, list(ACTIVITY_SOURCES.values()), default=None)
+    frame["activity"] = pd.Series(chosen, index=frame.index, dtype=object)
+    idle = frame["last_active_at"].fillna(frame["joined_at"])
     frame["days_dormant"] = (at - idle).dt.days.astype("int64")
     frame["full_access"] = (frame["access_level"] == s.FULL).astype(bool)
     return frame[DORMANT_COLUMNS]

@@ -53,6 +53,9 @@ class Action(enum.StrEnum):
     PLAN_APPROVED = "plan_approved"
     APPOINTMENT_REASSIGNED = "appointment_reassigned"
     APPOINTMENT_CANCELLED = "appointment_cancelled"
+    # dormancy policy (opskit.policy)
+    POLICY_SET = "policy_set"
+    POLICY_EXEMPTED = "policy_exempted"
 
 
 def _in(column: str, values) -> str:
@@ -215,6 +218,8 @@ patient_records = Table(
     Column("patient_id", String(64), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Index("ix_patient_records_practitioner", "group_id", "practitioner_id"),
+    # a member's latest record, for dormancy (migration 0012)
+    Index("ix_patient_records_practitioner_created", "group_id", "practitioner_id", "created_at"),
 )
 
 audit_events = Table(
@@ -294,4 +299,31 @@ offboard_run_rows = Table(
     Column("message", Text, nullable=True),
     Column("fingerprint", String(64), nullable=True),
     Column("done_at", DateTime, nullable=True),
+)
+
+# A group's dormancy policy (opskit.policy, migration 0012): NULL days fall back to the
+# report's defaults. Who set it and when; the audit trail keeps every change.
+dormancy_policies = Table(
+    "dormancy_policies",
+    metadata,
+    Column("group_id", String(64), ForeignKey("groups.group_id"), primary_key=True),
+    Column("dormant_days", Integer, nullable=True),
+    Column("grace_days", Integer, nullable=True),
+    Column("set_by", String(64), nullable=False),
+    Column("set_at", DateTime, nullable=False),
+    CheckConstraint("dormant_days IS NULL OR dormant_days >= 0", name="dormant_days"),
+    CheckConstraint("grace_days IS NULL OR grace_days >= 0", name="grace_days"),
+)
+
+# A member left out of the dormant report until ``until`` (midnight UTC of its date).
+dormancy_exemptions = Table(
+    "dormancy_exemptions",
+    metadata,
+    Column("group_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("until", DateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("set_by", String(64), nullable=False),
+    Column("set_at", DateTime, nullable=False),
+    ForeignKeyConstraint(["group_id", "user_id"], ["memberships.group_id", "memberships.user_id"]),
 )

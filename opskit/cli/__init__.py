@@ -22,6 +22,7 @@ from . import (
     dataset_cmds,
     lifecycle_cmds,
     offboard_cmds,
+    policy_cmds,
     report_cmds,
 )
 
@@ -89,6 +90,7 @@ for module in (
     audit_cmds,
     offboard_cmds,
     report_cmds,
+    policy_cmds,
     check_cmds,
 ):
     module.register(cli)

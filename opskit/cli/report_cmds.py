@@ -48,17 +48,19 @@ def inactive_cmd(group, db_url, fmt):
 @click.option(
     "--days",
     type=int,
-    default=90,
-    show_default=True,
-    help="Dormant after this many days without signing in.",
+    default=None,
+    help="Dormant after this many days without activity (default: each group's policy, else 90).",
 )
 @click.option(
-    "--grace",
+    "--grace-days",
     "grace_days",
     type=int,
-    default=30,
-    show_default=True,
-    help="Members who never signed in count once they joined this many days ago.",
+    default=None,
+    help="Members with no activity count once they joined this many days ago "
+    "(default: each group's policy, else 30).",
+)
+@click.option(
+    "--grace", "grace_alias", type=int, default=None, hidden=True, help="Old name of --grace-days."
 )
 @click.option(
     "--out",
@@ -69,10 +71,14 @@ def inactive_cmd(group, db_url, fmt):
 )
 @db_option
 @format_option
-def dormant_cmd(group, days, grace_days, out, db_url, fmt):
-    """Active members who have not signed in for --days days: offboarding candidates."""
+def dormant_cmd(group, days, grace_days, grace_alias, out, db_url, fmt):
+    """Active members with no activity (sign-in, started appointment, patient record
+    created) for --days days, by each group's dormancy policy: offboarding candidates.
+    Exempt members are left out until their date."""
     from ..reports import dormant_report, write_candidates_csv
 
+    if grace_days is None:
+        grace_days = grace_alias  # --grace, the option's earlier name
     frame = dormant_report(open_db(db_url), days=days, grace_days=grace_days, group=group)
     _emit(frame, fmt)
     if out is not None:

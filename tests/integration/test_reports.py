@@ -218,8 +218,10 @@ def test_full_access_members_are_flagged_as_dormant_but_not_offboardable(db, cli
 
 def test_dormancy_is_measured_at_the_as_of_time(db, clinic):
     frame = dormant_report(db, days=90, as_of="2026-10-01T00:00:00Z")
-    assert len(frame) == 12  # every active membership
+    # every active membership but peter's: his appointment of 2026-07-09 has started by then
+    assert len(frame) == 11 and clinic.peter not in set(frame["email"])
     assert set(frame["days_dormant"]) == {102}
+    assert dormant_report(db, days=83, as_of="2026-10-01T00:00:00Z")["email"].eq(clinic.peter).any()
 
 
 def test_negative_or_fractional_days_are_bad_input(db, clinic):

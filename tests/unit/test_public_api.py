@@ -23,6 +23,8 @@ PUBLIC = {
     "load_demo", "load_synthetic", "now", "plan_offboarding", "reactivate", "read_targets",
     "resolve_checklist", "resume_run", "run_rows", "sign_in", "status_summary",
     "trends_report", "undo_run", "write_candidates_csv",
+    "dormancy_policies", "dormancy_exemptions", "exempt_from_dormancy", "set_dormancy_policy",
+    "review_dormant",
 }  # fmt: skip
 
 
