@@ -20,6 +20,7 @@ from . import (
     check_cmds,
     checklist_cmds,
     dataset_cmds,
+    identity_cmds,
     lifecycle_cmds,
     offboard_cmds,
     report_cmds,
@@ -90,6 +91,7 @@ for module in (
     offboard_cmds,
     report_cmds,
     check_cmds,
+    identity_cmds,
 ):
     module.register(cli)
 
