@@ -55,6 +55,10 @@ class Logins:
         url = sa.engine.make_url(self.url).set(username=self.name(login))
         return url.render_as_string(hide_password=False)
 
+    def db_url_for(self, login: str) -> str:
+        """The URL a subprocess acting as ``login`` uses (the owner's: the test's own)."""
+        return self.url if login == self.owner else self.url_of(login)
+
     def env_of(self, login: str) -> dict[str, str]:
         """Environment for a subprocess acting as ``login``."""
         env = dict(os.environ)

@@ -44,7 +44,11 @@ def test_first_mapping_starts_bound_mode_and_changes_are_made_as_the_mapped_user
         assert whoami(db)["user"] == email("fiona")
         assert deactivate(db, email("peter"), "g-harbour").outcome == "deactivated"
     event = audit_events(logins.db, user=email("peter"))[-1]
-    assert (event["actor"], event["login"], event["action"]) == (email("fiona"), alice, "deactivated")
+    assert (event["actor"], event["login"], event["action"]) == (
+        email("fiona"),
+        alice,
+        "deactivated",
+    )
 
 
 def test_in_bound_mode_an_actor_naming_someone_else_is_refused(clinic, logins):
@@ -72,9 +76,7 @@ def test_an_unmapped_login_may_read_but_not_change_anything(clinic, logins):
     assert status == "active"
 
 
-def test_changing_the_mapping_needs_full_access_in_every_group_of_the_mapped_user(
-    clinic, logins
-):
+def test_changing_the_mapping_needs_full_access_in_every_group_of_the_mapped_user(clinic, logins):
     _bind(logins, "alice", "fiona")  # the owner's login acts as ops
     # fiona (Full Access in Harbour only) may not map mia (Harbour and Summit) ...
     if logins.postgres:
