@@ -205,7 +205,7 @@ def remove_operator(db: Database, login: str, *, actor: str | None = None) -> di
     return {"login": login, "user": user.email, "outcome": "removed"}
 
 
-def operators(db: Database) -> list[dict[str, Any]]:
+def list_operators(db: Database) -> list[dict[str, Any]]:
     """Every mapping: ``login``, ``user``, ``added_at``, ``added_by``."""
     from .clock import iso
 

@@ -54,9 +54,9 @@ def operators_remove_cmd(login, actor, db_url, fmt):
 @format_option
 def operators_list_cmd(db_url, fmt):
     """List every login and the user it acts as."""
-    from ..identity import operators
+    from ..identity import list_operators
 
-    emit_rows(operators(open_db(db_url)), fmt, columns=OPERATOR_COLUMNS)
+    emit_rows(list_operators(open_db(db_url)), fmt, columns=OPERATOR_COLUMNS)
 
 
 @click.command("grant")

@@ -130,9 +130,7 @@ def apply_cmd(plan_file, resolve_checklist, batch_size, db_url, fmt):
 
 @offboard_group.command("approve")
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
-@click.option(
-    "--actor", default=None, metavar="EMAIL", help="Who approves (not the plan's maker)."
-)
+@click.option("--actor", default=None, metavar="EMAIL", help="Who approves (not the plan's maker).")
 @db_option
 @format_option
 def approve_cmd(plan_file, actor, db_url, fmt):

@@ -3,8 +3,6 @@ only with an approval of exactly its content by an operator other than its maker
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from sqlalchemy import select
 
@@ -90,9 +88,9 @@ def test_the_approver_needs_full_access_in_every_group_the_plan_changes(clinic, 
         logins.db, [{"email": email("mia"), "group": g} for g in ("g-harbour", "g-summit")]
     )
     path = plan.save(tmp_path / "plan.json")
-    with logins.acting("alice") as db:  # fiona: Full Access in Harbour only
-        with pytest.raises(NotAuthorized, match="Summit Physio"):
-            approve_plan(db, path)
+    # fiona: Full Access in Harbour only
+    with logins.acting("alice") as db, pytest.raises(NotAuthorized, match="Summit Physio"):
+        approve_plan(db, path)
     assert approvals(logins.db, plan) == []
 
 
@@ -104,9 +102,11 @@ def test_a_plan_edited_after_approval_needs_a_new_approval(clinic, logins, tmp_p
         approve_plan(db, path)
     # the reviewed plan is edited by hand: frank instead of peter
     path.write_text(path.read_text().replace(email("peter"), email("frank")))
-    with logins.acting("alice") as db:
-        with pytest.raises(Refused, match="no approval of exactly its content"):
-            apply_plan(db, path, progress=False)
+    with (
+        logins.acting("alice") as db,
+        pytest.raises(Refused, match="no approval of exactly its content"),
+    ):
+        apply_plan(db, path, progress=False)
     assert _status(logins.db, "u-frank") == "active"
 
 

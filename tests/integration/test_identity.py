@@ -9,7 +9,7 @@ from sqlalchemy import select
 from opskit import schema as s
 from opskit.audit import audit_events
 from opskit.errors import BadInput, NotAuthorized, Refused
-from opskit.identity import add_operator, operators, remove_operator, whoami
+from opskit.identity import add_operator, list_operators, remove_operator, whoami
 from opskit.lifecycle import deactivate, reactivate
 from opskit.members import list_members
 
@@ -18,7 +18,7 @@ from ..scenarios import email
 
 def _bind(logins, login: str, name: str) -> str:
     """Map ``login`` to the user ``name`` as the owner's login (mapped to ops first)."""
-    if not operators(logins.db):
+    if not list_operators(logins.db):
         add_operator(logins.db, logins.owner, email("ops"), actor=email("ops"))
     add_operator(logins.db, logins.name(login), email(name))
     return logins.name(login)
@@ -93,7 +93,7 @@ def test_changing_the_mapping_needs_full_access_in_every_group_of_the_mapped_use
         add_operator(logins.db, "sole_login", email("sole"))
     with pytest.raises(NotAuthorized, match="read-only there in Solo Practice"):
         remove_operator(logins.db, logins.owner)  # ops's own mapping: ops is in Solo too
-    names = {row["login"]: row["user"] for row in operators(logins.db)}
+    names = {row["login"]: row["user"] for row in list_operators(logins.db)}
     assert names == {
         logins.owner: email("ops"),
         logins.name("alice"): email("fiona"),
@@ -117,7 +117,7 @@ def test_the_last_mapping_cannot_be_removed(clinic, logins):
     add_operator(logins.db, logins.owner, email("olivia"), actor=email("olivia"))
     with pytest.raises(Refused, match="last operator"):
         remove_operator(logins.db, logins.owner)
-    assert len(operators(logins.db)) == 1
+    assert len(list_operators(logins.db)) == 1
 
 
 def test_a_login_mapped_to_another_user_is_refused_and_bad_logins_are_bad_input(clinic, logins):

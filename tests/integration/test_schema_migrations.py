@@ -266,8 +266,8 @@ def test_identity_migration_seals_earlier_events_into_the_chain_both_ways(fresh_
         columns = {c["name"] for c in sa.inspect(conn).get_columns("audit_events")}
         assert not {"login", "hash"} & columns
         assert "operators" not in sa.inspect(conn).get_table_names()
-        with pytest.raises(sa.exc.DBAPIError):  # the append-only trigger is still there
-            with conn.begin_nested():
-                conn.execute(sa.text("UPDATE audit_events SET reason = 'x'"))
+        # the append-only trigger is still there
+        with pytest.raises(sa.exc.DBAPIError), conn.begin_nested():
+            conn.execute(sa.text("UPDATE audit_events SET reason = 'x'"))
         command.upgrade(_config(conn), "head")
     engine.dispose()

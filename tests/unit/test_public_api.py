@@ -23,6 +23,9 @@ PUBLIC = {
     "load_demo", "load_synthetic", "now", "plan_offboarding", "reactivate", "read_targets",
     "resolve_checklist", "resume_run", "run_rows", "sign_in", "status_summary",
     "trends_report", "undo_run", "write_candidates_csv",
+    # docs/rules.md 9.1 and 9.2
+    "verify_chain", "grant", "acting_user", "add_operator", "list_operators", "remove_operator",
+    "whoami", "approve_plan",
 }  # fmt: skip
 
 
