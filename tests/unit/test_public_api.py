@@ -24,7 +24,7 @@ PUBLIC = {
     "resolve_checklist", "resume_run", "run_rows", "sign_in", "status_summary",
     "trends_report", "undo_run", "write_candidates_csv",
     # docs/rules.md 9.1 and 9.2
-    "verify_chain", "grant", "acting_user", "add_operator", "list_operators", "remove_operator",
+    "verify_chain", "grant", "acting_user", "add_operator", "list_operators",
     "whoami", "approve_plan",
 }  # fmt: skip
 
