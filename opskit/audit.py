@@ -1,18 +1,26 @@
-"""The audit trail: one append-only event per change (R10).
+"""The audit trail: one append-only event per change (R10), in a hash chain.
 
-``record`` and ``record_many`` write inside the caller's transaction, so an event
-commits or rolls back together with the change it describes. Nothing here updates
-or deletes an event.
+``record``, ``record_many``, ``record_for_members`` and ``record_selected`` write inside
+the caller's transaction, so an event commits or rolls back together with the change
+it describes. Nothing here updates or deletes an event.
+
+Every write goes through ``_append``: it locks the chain's head (the one row of
+``audit_chain``), gives each event the ``login`` of whoever runs opskit and a
+``hash`` = sha256(previous hash, the event's content), inserts the batch in one
+statement and moves the head to the batch's last event. Concurrent writers queue on
+the head's lock, so the chain never forks; ``verify_chain`` walks it again.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, literal, select
+from sqlalchemy import Connection, Select, func, insert, select, update
 
 from . import schema as s
 from .clock import iso
@@ -54,40 +62,199 @@ def event_row(
     }
 
 
+# What an event's hash covers, in this order, after the previous event's hash.
+CHAINED = (
+    "at",
+    "actor_id",
+    "group_id",
+    "user_id",
+    "action",
+    "item",
+    "before",
+    "after",
+    "reason",
+    "run_id",
+    "login",
+)
+
+
+@functools.lru_cache(maxsize=1024)  # a batch shares one time: formatted once
+def _canonical_time(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # raw SQL on SQLite reads times as text
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _field(value: Any) -> str:
+    """One field, length-prefixed (``-`` for null): no two contents encode alike."""
+    if value is None:
+        return "-"
+    text = value if isinstance(value, str) else str(value)
+    return f"{len(text)}:{text}"
+
+
+def chain_hash(previous: str, event: Mapping[str, Any]) -> str:
+    """sha256 over the previous event's hash and this event's content (``CHAINED``)."""
+    get = event.get
+    parts = [previous, _field(_canonical_time(get("at")))]
+    parts += [_field(get(name)) for name in CHAINED[1:]]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _lock_head(conn: Connection) -> tuple[int, str]:
+    """The chain's head (last event id, its hash), locked until the transaction ends.
+    SQLite's writer already holds the database lock (BEGIN IMMEDIATE); PostgreSQL
+    locks the row, creating it first (ON CONFLICT: a concurrent creator wins, we wait)."""
+    c = s.audit_chain.c
+    query = select(c.last_event_id, c.hash).where(c.chain_id == 1).with_for_update()
+    head = conn.execute(query).first()
+    if head is None:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        conn.execute(
+            upsert(s.audit_chain)
+            .values(chain_id=1, last_event_id=0, hash="")
+            .on_conflict_do_nothing()
+        )
+        head = conn.execute(query).first()
+    return int(head.last_event_id), head.hash
+
+
+def _append(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Chain and insert prepared events (one statement), then move the head."""
+    if not rows:
+        return 0
+    from .identity import current_login
+
+    login = current_login(conn).login
+    _, previous = _lock_head(conn)
+    for row in rows:
+        row["login"] = login
+        previous = row["hash"] = chain_hash(previous, row)
+    if conn.dialect.name == "postgresql":
+        # the column's default (session_user) writes the login: a granted role may not
+        for row in rows:
+            del row["login"]
+    conn.execute(insert(s.audit_events), rows)
+    # under the head's lock no other writer appends, so the newest event is ours
+    last = conn.execute(select(func.max(s.audit_events.c.event_id))).scalar_one()
+    conn.execute(
+        update(s.audit_chain)
+        .where(s.audit_chain.c.chain_id == 1)
+        .values(last_event_id=last, hash=previous)
+    )
+    return len(rows)
+
+
 def record(conn: Connection, **event: Any) -> None:
     """Write one audit event in the caller's transaction."""
-    conn.execute(insert(s.audit_events), [event_row(**event)])
+    _append(conn, [event_row(**event)])
 
 
 def record_many(conn: Connection, events: Iterable[Mapping[str, Any]]) -> int:
     """Write many prepared ``event_row`` dicts in one statement."""
-    rows = list(events)
-    if rows:
-        conn.execute(insert(s.audit_events), rows)
-    return len(rows)
+    return _append(conn, [dict(row) for row in events])
+
+
+def record_selected(conn: Connection, query: Select) -> int:
+    """Write the events a query selects (its columns named as ``event_row``'s keys),
+    one statement to read them and one to write them, chained in between."""
+    rows = [dict(row) for row in conn.execute(query).mappings()]
+    for row in rows:
+        row.setdefault("reason", None)
+    return _append(conn, rows)
 
 
 def record_for_members(conn: Connection, membership_ids: Sequence[int], **event: Any) -> int:
     """Write the same event (``event_row`` arguments without ``group_id``/``user_id``)
-    for every membership in ``membership_ids``: one ``INSERT ... SELECT`` however many,
-    so a bulk change writes its events without a Python round per member."""
+    for every membership in ``membership_ids``: one statement reads the members and one
+    writes the events, however many, so a bulk change writes its events without a
+    round trip per member."""
     if not membership_ids:
         return 0
-    e = s.audit_events.c
     row = event_row(group_id="", user_id="", **event)
-    del row["group_id"], row["user_id"]
     m = s.memberships.c
-    conn.execute(
-        insert(s.audit_events).from_select(
-            [*row, "group_id", "user_id"],
-            select(
-                *(literal(value, e[name].type) for name, value in row.items()),
-                m.group_id,
-                m.user_id,
-            ).where(in_values(conn, m.membership_id, membership_ids)),
+    members = conn.execute(
+        select(m.group_id, m.user_id)
+        .where(in_values(conn, m.membership_id, membership_ids))
+        .order_by(m.membership_id)
+    ).all()
+    return _append(conn, [{**row, "group_id": g, "user_id": u} for g, u in members])
+
+
+VERIFY_CHUNK = 20_000
+
+
+def verify_chain(db: Database) -> dict[str, Any]:
+    """Walk the hash chain oldest first. Returns ``intact``, ``events`` (how many were
+    checked), ``event`` (the id of the first event where the chain breaks, else None)
+    and ``message``. The head and the events are read in one snapshot, so an event
+    beyond the head was not appended by opskit."""
+    with db.read() as conn:
+        if conn.dialect.name == "postgresql":  # the head and the events in one snapshot
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return walk_chain(conn)
+
+
+def walk_chain(conn: Connection) -> dict[str, Any]:
+    """``verify_chain`` on an open connection (``opskit check`` reads in one)."""
+    e = s.audit_events.c
+    c = s.audit_chain.c
+    columns = [e.event_id, e.hash, *(e[name] for name in CHAINED)]
+    head = conn.execute(select(c.last_event_id, c.hash).where(c.chain_id == 1)).first()
+    previous, checked, after, head_seen = "", 0, 0, False
+    while True:
+        chunk = conn.execute(
+            select(*columns).where(e.event_id > after).order_by(e.event_id).limit(VERIFY_CHUNK)
+        ).all()
+        for event in chunk:
+            if event.hash is None:
+                return _broken(
+                    checked, event.event_id, "has no hash: it was written outside opskit"
+                )
+            if chain_hash(previous, event._mapping) != event.hash:
+                return _broken(
+                    checked,
+                    event.event_id,
+                    "does not follow from the event before it: it was altered, or an "
+                    "event before it was deleted, inserted or moved",
+                )
+            if head is None or event.event_id > head.last_event_id:
+                return _broken(
+                    checked, event.event_id, "lies beyond the chain's head: it was inserted"
+                )
+            previous = event.hash
+            checked += 1
+            if head is not None and event.event_id == head.last_event_id:
+                head_seen = True
+                if event.hash != head.hash:
+                    return _broken(checked, event.event_id, "is not the chain's recorded head")
+        if len(chunk) < VERIFY_CHUNK:
+            break
+        after = chunk[-1].event_id
+    if head is not None and head.last_event_id and not head_seen:
+        return _broken(
+            checked,
+            head.last_event_id,
+            "is missing: the chain's head names it, so it (or the events up to it) was deleted",
         )
-    )
-    return len(membership_ids)
+    return {
+        "intact": True,
+        "events": checked,
+        "event": None,
+        "message": f"{checked} events, chain intact",
+    }
+
+
+def _broken(checked: int, event_id: int | None, what: str) -> dict[str, Any]:
+    where = f"audit chain broken at event {event_id}: it {what}" if event_id else what
+    return {"intact": False, "events": checked, "event": event_id, "message": where}
 
 
 def audit_events(
@@ -116,6 +283,7 @@ def audit_events(
             e.after,
             e.reason,
             e.run_id.label("run"),
+            e.login,
         )
         .select_from(s.audit_events)
         .outerjoin(actor, actor.c.user_id == e.actor_id)

@@ -39,9 +39,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DataError, OperationalError
+from sqlalchemy.exc import ArgumentError, DataError, OperationalError, ProgrammingError
 
-from .errors import BadInput, DatabaseUnavailable, NotAnOpskitDatabase
+from .errors import BadInput, DatabaseUnavailable, NotAnOpskitDatabase, Refused
 
 DEFAULT_URL = "sqlite:///data/opskit.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -70,12 +70,19 @@ def head_revision() -> str:
 
 @contextmanager
 def _values_the_database_refuses() -> Iterator[None]:
-    """A value the server cannot hold (PostgreSQL text with a NUL, say) is bad input."""
+    """A value the server cannot hold (PostgreSQL text with a NUL, say) is bad input;
+    a privilege the login's role lacks is a refusal."""
     try:
         yield
     except DataError as error:
         detail = str(getattr(error, "orig", None) or error).strip().splitlines()
         raise BadInput(f"a value cannot be stored: {detail[0] if detail else error}") from None
+    except ProgrammingError as error:
+        # PostgreSQL's insufficient_privilege: the login's role may not do this (opskit grant)
+        if getattr(getattr(error, "orig", None), "sqlstate", None) != "42501":
+            raise
+        detail = str(error.orig).strip().splitlines()[0]
+        raise Refused(f"the database refused this login: {detail}") from None
 
 
 def in_values(conn: Connection, column: ColumnElement, values: Iterable) -> ColumnElement[bool]:

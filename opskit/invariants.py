@@ -15,7 +15,9 @@ every way it could be inconsistent and names each one it finds:
 - ``run_event_unledgered``: an event of a run that the run's ledger does not record;
 - ``run_row_disagrees_with_member``: the ledger says deactivated (or read-only) and the
   member is not, with no later event to explain why;
-- ``run_done_with_pending_rows``: a run marked done with rows never decided.
+- ``run_done_with_pending_rows``: a run marked done with rows never decided;
+- ``audit_chain_broken``: the audit events' hash chain breaks (``audit.walk_chain``:
+  an event deleted, altered, inserted or moved).
 
 Loaded data carries no history: a membership loaded inactive has no
 ``status_changed_at``, so only the changes opskit made are held to their audit events.
@@ -32,6 +34,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, except_, func, literal, or_, select
 
 from . import schema as s
+from .audit import walk_chain
 from .db import Database
 from .rules import locked_out_groups
 from .schema import Action
@@ -333,6 +336,7 @@ KINDS = (
     "run_event_unledgered",
     "run_row_disagrees_with_member",
     "run_done_with_pending_rows",
+    "audit_chain_broken",
 )
 
 
@@ -348,6 +352,9 @@ def check_invariants(db: Database) -> list[dict[str, Any]]:
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         for check in CHECKS:
             violations.extend(check(conn))
+        chain = walk_chain(conn)
+        if not chain["intact"]:
+            violations.append(_violation("audit_chain_broken", chain["message"]))
     order = {kind: i for i, kind in enumerate(KINDS)}
     violations.sort(
         key=lambda v: (order[v["kind"]], v["group_id"] or "", v["email"] or "", v["run"] or "")

@@ -20,6 +20,7 @@ from .audit import record
 from .clock import iso, now
 from .db import Database, in_values, members_table
 from .errors import BadInput, FullAccessMember, NotAuthorized, Refused, SignInRefused
+from .identity import acting_user
 from .rules import (
     find_group,
     find_member,
@@ -209,7 +210,7 @@ def deactivate(
     email: str,
     group: str,
     *,
-    actor: str,
+    actor: str | None = None,
     reason: str | None = None,
     resolve_checklist: bool = False,
     dry_run: bool = False,
@@ -223,7 +224,7 @@ def deactivate(
 
     def work(conn: Connection) -> ActionResult:
         grp = find_group(conn, group)
-        who = find_user(conn, actor, option="--actor")
+        who = acting_user(conn, actor)
         target = find_user(conn, email)
         lock_group(conn, grp.group_id)
         member = find_member(conn, grp, target, lock=True)
@@ -299,7 +300,7 @@ def reactivate(
     email: str,
     group: str,
     *,
-    actor: str,
+    actor: str | None = None,
     reason: str | None = None,
     restore_settings: bool = False,
     dry_run: bool = False,
@@ -312,7 +313,7 @@ def reactivate(
 
     def work(conn: Connection) -> ActionResult:
         grp = find_group(conn, group)
-        who = find_user(conn, actor, option="--actor")
+        who = acting_user(conn, actor)
         target = find_user(conn, email)
         lock_group(conn, grp.group_id)
         member = find_member(conn, grp, target, lock=True)
@@ -361,7 +362,7 @@ def change_access(
     email: str,
     group: str,
     *,
-    actor: str,
+    actor: str | None = None,
     level: str | None = None,
     read_only: bool | None = None,
     owner: bool | None = None,
@@ -375,7 +376,7 @@ def change_access(
 
     def work(conn: Connection) -> ActionResult:
         grp = find_group(conn, group)
-        who = find_user(conn, actor, option="--actor")
+        who = acting_user(conn, actor)
         target = find_user(conn, email)
         lock_group(conn, grp.group_id)
         member = find_member(conn, grp, target, lock=True)

@@ -236,9 +236,46 @@ audit_events = Table(
     Column("after", Text, nullable=True),  # JSON
     Column("reason", Text, nullable=True),
     Column("run_id", String(64), nullable=True),
+    # who was logged in (opskit.identity); on PostgreSQL the server's session_user,
+    # written by the column's default (migration 0010)
+    Column("login", String(128), nullable=True),
+    # sha256 chaining the event to the one before (opskit.audit.chain_hash)
+    Column("hash", String(64), nullable=True),
     Index("ix_audit_events_member", "group_id", "user_id", "event_id"),
     Index("ix_audit_events_run", "run_id"),
     Index("ix_audit_events_at", "at"),
+)
+
+# The head of the audit hash chain: one row (chain_id 1), the last event and its hash.
+# Appending locks it, so concurrent writers extend the chain one after the other.
+audit_chain = Table(
+    "audit_chain",
+    metadata,
+    Column("chain_id", Integer, primary_key=True, autoincrement=False),
+    Column("last_event_id", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# A login mapped to the user it acts as (docs/rules.md 9.1: bound mode).
+operators = Table(
+    "operators",
+    metadata,
+    Column("login", String(128), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.user_id"), nullable=False),
+    Column("added_at", DateTime, nullable=False),
+    Column("added_by", String(64), nullable=False),
+    Index("ix_operators_user_id", "user_id"),
+)
+
+# A plan's content (its digest) approved by a second operator (docs/rules.md 9.2).
+plan_approvals = Table(
+    "plan_approvals",
+    metadata,
+    Column("plan", String(64), primary_key=True),
+    Column("approved_by", String(64), ForeignKey("users.user_id"), primary_key=True),
+    Column("planned_by", String(64), nullable=False),
+    Column("login", String(128), nullable=True),
+    Column("approved_at", DateTime, nullable=False),
 )
 
 # What checklist resolution switched off, so reactivation can put it back (R7).

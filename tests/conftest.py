@@ -106,3 +106,13 @@ def frozen_now(monkeypatch):
 def clinic(db, frozen_now):
     """The named scenario of tests/scenarios.py, on each backend."""
     return build_clinic(db)
+
+
+@pytest.fixture
+def logins(db, db_url, monkeypatch):
+    """Several logins on each backend (tests/logins.py); PostgreSQL roles are dropped."""
+    from .logins import Logins
+
+    helper = Logins(db, db_url, monkeypatch)
+    yield helper
+    helper.close()

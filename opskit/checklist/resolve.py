@@ -29,11 +29,12 @@ from sqlalchemy import (
 )
 
 from .. import schema as s
-from ..audit import event_row, record_many
+from ..audit import event_row, record_many, record_selected
 from ..clock import now
 from ..db import Database, members_table
 from ..errors import BadInput
-from ..rules import find_group, find_user, lock_groups, require_manager
+from ..identity import acting_user
+from ..rules import find_group, lock_groups, require_manager
 from ..sqljson import SqlJson
 from .changes import change_texts, event_texts_sql, snapshot_entry_sql
 from .evaluate import evaluate_members, scope_of
@@ -167,22 +168,23 @@ def _resolve_item(
     )
     before, after = event_texts_sql(j, item, x)
     e = s.audit_events.c
-    conn.execute(
-        insert(s.audit_events).from_select(
-            _EVENT_COLUMNS,
-            select(
-                literal(at, e.at.type),
-                literal(actor_id, e.actor_id.type),
-                *per_member,
-                literal(item.resolution.action.value, e.action.type),
-                literal(item.id, e.item.type),
-                before,
-                after,
-                literal(run_id, e.run_id.type),
-            )
-            .where(pending)
-            .group_by(*per_member),
+    event_values = (
+        literal(at, e.at.type),
+        literal(actor_id, e.actor_id.type),
+        *per_member,
+        literal(item.resolution.action.value, e.action.type),
+        literal(item.id, e.item.type),
+        before,
+        after,
+        literal(run_id, e.run_id.type),
+    )
+    record_selected(
+        conn,
+        select(
+            *(value.label(name) for value, name in zip(event_values, _EVENT_COLUMNS, strict=True))
         )
+        .where(pending)
+        .group_by(*per_member),
     )
     resolved_to = item.resolved_to
     if resolved_to is None:
@@ -326,7 +328,7 @@ def resolve_checklist(
     *,
     group: str | None,
     item: str | Iterable[str],
-    actor: str,
+    actor: str | None = None,
     user: str | None = None,
     members: Iterable[Any] | None = None,
     dry_run: bool = False,
@@ -344,7 +346,7 @@ def resolve_checklist(
         raise BadInput("say in which group to resolve the checklist", column="--group")
     try:
         with db.begin() as conn:
-            who = find_user(conn, actor, option="--actor")
+            who = acting_user(conn, actor)
             ids = scope_of(conn, group=group, user=user, members=members)
             assert isinstance(ids, list)  # a user in a group, or a selection
             user_ids: dict[str, set[str]] = defaultdict(set)

@@ -20,6 +20,7 @@ from . import (
     check_cmds,
     checklist_cmds,
     dataset_cmds,
+    identity_cmds,
     lifecycle_cmds,
     offboard_cmds,
     policy_cmds,
@@ -92,6 +93,7 @@ for module in (
     report_cmds,
     policy_cmds,
     check_cmds,
+    identity_cmds,
 ):
     module.register(cli)
 

@@ -50,8 +50,6 @@ def checklist_cmd(group, user, resolve, actor, summary, db_url, fmt):
             raise click.UsageError("--actor is only used with --resolve")
         rows = checklist(open_db(db_url), group=group, user=user)
     else:
-        if actor is None:
-            raise click.UsageError("--resolve needs --actor EMAIL (who resolves)")
         if group is None or user is None:
             raise click.UsageError("--resolve needs --group G and --user EMAIL (whose items)")
         items = parse_items(resolve)

@@ -8,7 +8,10 @@ from ._common import db_option, emit_record, emit_rows, format_option, open_db
 
 group_option = click.option("--group", "-g", required=True, help="Group id or exact name.")
 actor_option = click.option(
-    "--actor", required=True, metavar="EMAIL", help="Who acts (must have Full Access there)."
+    "--actor",
+    default=None,
+    metavar="EMAIL",
+    help="Who acts (Full Access there); bound mode: you, and may be left out.",
 )
 
 

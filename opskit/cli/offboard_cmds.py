@@ -41,7 +41,9 @@ def offboard_group():
 
 @offboard_group.command("plan")
 @click.argument("csv_file", metavar="CSV")
-@click.option("--actor", required=True, metavar="EMAIL", help="Who will apply the plan.")
+@click.option(
+    "--actor", default=None, metavar="EMAIL", help="Who makes the plan (bound mode: you)."
+)
 @click.option("--group", "-g", default=None, help="Only this group (id or exact name).")
 @click.option(
     "--out",
@@ -126,6 +128,18 @@ def apply_cmd(plan_file, resolve_checklist, batch_size, db_url, fmt):
     _emit_run(summary.to_dict(), run_rows(db, summary.run), fmt)
 
 
+@offboard_group.command("approve")
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@click.option("--actor", default=None, metavar="EMAIL", help="Who approves (not the plan's maker).")
+@db_option
+@format_option
+def approve_cmd(plan_file, actor, db_url, fmt):
+    """Approve exactly PLAN's content as a second operator; prints its digest."""
+    from ..offboard.review import approve_plan
+
+    emit_record(approve_plan(open_db(db_url), plan_file, actor=actor), fmt)
+
+
 @offboard_group.command("resume")
 @click.argument("run_id", metavar="RUN")
 @db_option
@@ -156,7 +170,9 @@ def status_cmd(run_id, db_url, fmt):
 
 @offboard_group.command("undo")
 @click.argument("run_id", metavar="RUN")
-@click.option("--actor", required=True, metavar="EMAIL", help="Who undoes it (Full Access).")
+@click.option(
+    "--actor", default=None, metavar="EMAIL", help="Who undoes it (Full Access; bound: you)."
+)
 @db_option
 @format_option
 def undo_cmd(run_id, actor, db_url, fmt):

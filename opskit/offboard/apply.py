@@ -33,6 +33,7 @@ from ..checklist import resolve_items
 from ..clock import now
 from ..db import Database
 from ..errors import BadInput, OpskitError, Refused, WouldLockOutGroup
+from ..identity import acting_user, bound
 from ..lifecycle import make_read_only, revoke_sessions, set_status
 from ..rules import (
     email_key,
@@ -48,6 +49,7 @@ from ..sqljson import SqlJson
 from .bulk import BATCH_SIZE, chunks, collector_paused
 from .plan import Plan, PlanRow, plural
 from .planfile import stored_plan
+from .review import require_approval
 from .runs import (
     RunOptions,
     RunSummary,
@@ -106,6 +108,7 @@ def apply_plan(
         source=plan.source,
         planned_at=plan.created_at,
     )
+    require_approval(db, plan)  # bound mode: four eyes (docs/rules.md 9.2)
     run_id = start_run(db, plan, options)
     _drive(db, run_id, plan, options, progress)
     return run_summary(db, run_id)
@@ -470,6 +473,8 @@ def resume_run(db: Database, run_id: str, *, progress: bool | None = True) -> Ru
     """
     run_id = (run_id or "").strip()
     with db.begin() as conn:
+        if bound(conn):  # docs/rules.md 9.1: an unmapped login changes nothing
+            acting_user(conn, None)
         run = claim(conn, run_id, doing="resume")
         if run.state == "undone":
             raise Refused(f"run {run_id} was undone; plan again to offboard these members")

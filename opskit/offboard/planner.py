@@ -21,10 +21,10 @@ from sqlalchemy import Connection, select
 from .. import schema as s
 from ..clock import iso, now
 from ..db import Database, in_values
+from ..identity import acting_user
 from ..rules import (
     email_key,
     find_group,
-    find_user,
     full_access_refusal,
     lockout_counts,
     lockout_lacks,
@@ -46,7 +46,7 @@ def plan_offboarding(
     db: Database,
     targets: Any,
     *,
-    actor: str,
+    actor: str | None = None,
     group: str | None = None,
     action: str = "deactivate",
     reason: str | None = None,
@@ -66,7 +66,7 @@ def plan_offboarding(
     default_reason = (reason or "").strip() or None
     at = now()
     with db.read() as conn:
-        who = find_user(conn, actor, option="--actor")
+        who = acting_user(conn, actor)
         scope = find_group(conn, group) if group is not None else None
         planner = _Planner(conn, who, scope, at)
         rows = planner.plan(wanted, default_action, default_reason)

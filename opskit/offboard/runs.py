@@ -24,7 +24,8 @@ from .. import schema as s
 from ..clock import iso, now
 from ..db import Database, in_values
 from ..errors import BadInput, Refused
-from ..rules import find_user
+from ..identity import acting_user, bound
+from ..rules import email_key, find_user
 from ..sqljson import SqlJson
 from .bulk import chunks
 from .liveness import RunProcess, heartbeat_due, now_heartbeat, shown_state
@@ -232,8 +233,12 @@ def start_run(db: Database, plan: Plan, options: RunOptions) -> str:
     for attempt in range(5):
         try:
             with db.begin() as conn:
-                who = find_user(conn, plan.actor, option="actor")
-                if plan.actor_id and plan.actor_id != who.user_id:
+                # bound mode (docs/rules.md 9.1): the run is made as the bound user
+                who = acting_user(conn, None) if bound(conn) else None
+                if who is None:
+                    who = find_user(conn, plan.actor, option="actor")
+                same = who.email_key == email_key(plan.actor)
+                if plan.actor_id and same and plan.actor_id != who.user_id:
                     raise BadInput(
                         f"the plan's actor {plan.actor} is no longer user {plan.actor_id}",
                         column="actor",

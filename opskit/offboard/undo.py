@@ -15,8 +15,9 @@ from ..checklist import restore_settings as restore_checklist_settings
 from ..clock import now
 from ..db import Database
 from ..errors import NotAuthorized
+from ..identity import acting_user
 from ..lifecycle import lift_read_only, set_status_returning
-from ..rules import find_user, lock_groups, manageable_groups
+from ..rules import lock_groups, manageable_groups
 from ..schema import Action
 from .bulk import chunks, collector_paused
 from .runs import RunOptions, claim
@@ -45,7 +46,9 @@ class UndoResult:
 
 
 @collector_paused
-def undo_run(db: Database, run_id: str, *, actor: str, progress: bool | None = True) -> UndoResult:
+def undo_run(
+    db: Database, run_id: str, *, actor: str | None = None, progress: bool | None = True
+) -> UndoResult:
     """Undo a run: reactivate exactly the members it deactivated and lift the read-only
     it set, restoring the settings its checklist resolution switched off.
 
@@ -59,7 +62,7 @@ def undo_run(db: Database, run_id: str, *, actor: str, progress: bool | None = T
     run_id = (run_id or "").strip()
     with db.begin() as conn:
         run = claim(conn, run_id, doing="undo")
-        who = find_user(conn, actor, option="--actor")
+        who = acting_user(conn, actor)
         group_ids = set(
             conn.execute(
                 select(_rr.group_id)

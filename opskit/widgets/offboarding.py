@@ -13,12 +13,14 @@ import html
 import io
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
 from ..db import Database, connect
 from ..errors import BadInput, OpskitError
+from ..identity import whoami
 from ..offboard import (
     RUN_ROW_COLUMNS,
     Plan,
@@ -30,6 +32,7 @@ from ..offboard import (
     undo_run,
 )
 from ..offboard.input import parse_pasted
+from ..offboard.review import approve_plan, plan_digest
 
 _CELL = "padding:3px 8px;border:1px solid #ddd;text-align:left;vertical-align:top"
 _HEAD = f"{_CELL};background:#fafafa"
@@ -181,7 +184,12 @@ Selection = Iterable[Mapping[str, Any]] | Callable[[], Iterable[Mapping[str, Any
 
 class OffboardingWidget(w.VBox):
     """Who is leaving (uploaded CSV, pasted emails or a saved selection), the plan to
-    review, Apply behind a confirmation, progress, results with a CSV download, undo."""
+    review, Apply behind a confirmation, progress, results with a CSV download, undo.
+
+    Four eyes (docs/rules.md 9.2): "Submit for review" saves the plan under
+    ``review_dir``; a second operator opens that file, sees the plan and approves it;
+    then Apply. In bound mode the widget says who you act as and the actor may be left
+    empty."""
 
     SOURCES = ("Upload CSV", "Paste emails", "Saved selection")
 
@@ -193,8 +201,12 @@ class OffboardingWidget(w.VBox):
         resolve_checklist: bool = True,
         read_only: bool = False,
         selections: Mapping[str, Selection] | None = None,
+        review_dir: str | Path = "build/reviews",
     ) -> None:
         self.db = db if isinstance(db, Database) else connect(db)
+        self.review_dir = Path(review_dir)
+        self.submitted: Path | None = None
+        self.approval: dict[str, Any] | None = None
         self.plan: Plan | None = None
         self.run: RunSummary | None = None
         self.results: list[dict[str, Any]] = []
@@ -221,6 +233,11 @@ class OffboardingWidget(w.VBox):
             self.source.set_title(index, title)
 
         self.actor_box = w.Text(value=actor, description="Actor", placeholder="email")
+        self.identity = w.HTML(self._identity_html())
+        self.submit_button = w.Button(description="Submit for review", disabled=True)
+        self.review_path = w.Text(description="Plan file", placeholder="a submitted plan")
+        self.open_button = w.Button(description="Open for review")
+        self.approve_button = w.Button(description="Approve", button_style="success", disabled=True)
         self.checklist_box = w.Checkbox(value=resolve_checklist, description="Resolve checklist")
         self.read_only_box = w.Checkbox(
             value=read_only, description="Read-only instead of deactivate"
@@ -246,18 +263,23 @@ class OffboardingWidget(w.VBox):
         self.plan_button.on_click(lambda _b: self.make_plan())
         self.apply_button.on_click(lambda _b: self.ask_apply())
         self.undo_button.on_click(lambda _b: self.ask_undo())
+        self.submit_button.on_click(lambda _b: self.submit_for_review())
+        self.open_button.on_click(lambda _b: self.open_for_review(self.review_path.value))
+        self.approve_button.on_click(lambda _b: self.approve())
         self.confirm_button.on_click(lambda _b: self.confirm())
         self.cancel_button.on_click(lambda _b: self.cancel())
         self._upload_data: tuple[str, bytes] | None = None
 
         super().__init__(
             [
+                self.identity,
                 self.source,
                 w.HBox([self.actor_box, self.checklist_box, self.read_only_box]),
                 self.plan_button,
+                w.HBox([self.review_path, self.open_button]),
                 self.summary,
                 self.plan_view,
-                self.apply_button,
+                w.HBox([self.submit_button, self.approve_button, self.apply_button]),
                 self.confirm_box,
                 self.progress,
                 self.message,
@@ -328,7 +350,7 @@ class OffboardingWidget(w.VBox):
             self.plan = plan_offboarding(
                 self.db,
                 targets,
-                actor=self.actor_box.value,
+                actor=self._actor(),
                 action="read_only" if self.read_only_box.value else "deactivate",
                 source=name,
             )
@@ -337,15 +359,90 @@ class OffboardingWidget(w.VBox):
             self.summary.value = self.plan_view.value = ""
             self.message.value = _message(str(error), "error")
             return None
-        self.summary.value = counts_html(self.plan)
-        self.plan_view.value = plan_html(self.plan)
-        self.apply_button.disabled = not self.plan.to_apply
+        self._show_plan()
         self.message.value = _message(
             "review the plan; nothing has changed yet"
             if self.plan.to_apply
             else "nothing to apply: every row is blocked"
         )
         return self.plan
+
+    def _show_plan(self) -> None:
+        assert self.plan is not None
+        self.summary.value = counts_html(self.plan)
+        self.plan_view.value = plan_html(self.plan)
+        self.apply_button.disabled = not self.plan.to_apply
+        self.submit_button.disabled = not self.plan.to_apply
+        self.approve_button.disabled = True
+        self.approval = None
+
+    # who acts, and four eyes ------------------------------------------------------------
+
+    def _identity_html(self) -> str:
+        me = whoami(self.db)
+        if me["mode"] == "unbound":
+            return _message(
+                f"login {me['login']} ({me['source']}); no operator mapping: the Actor box "
+                "says who acts"
+            )
+        if me["user"] is None:
+            return _message(
+                f"login {me['login']} is not mapped to an operator: you may look, not change",
+                "error",
+            )
+        return _message(f"you act as {me['user']} (login {me['login']}, {me['source']})")
+
+    def _actor(self) -> str | None:
+        return self.actor_box.value.strip() or None
+
+    def submit_for_review(self) -> Path | None:
+        """Save the plan for a second operator to open and approve."""
+        if self.plan is None or not self.plan.to_apply:
+            self.message.value = _message("plan first: there is nothing to review", "error")
+            return None
+        self.review_dir.mkdir(parents=True, exist_ok=True)
+        path = self.review_dir / f"plan-{plan_digest(self.plan)[:16]}.json"
+        self.plan.save(path)
+        self.submitted = path
+        self.review_path.value = str(path)
+        self.message.value = _message(
+            f"submitted for review: {path}; a second operator opens it and approves it"
+        )
+        return path
+
+    def open_for_review(self, path: str | Path) -> Plan | None:
+        """Open a submitted plan to review and approve it (nothing changes)."""
+        self._hide_confirmation()
+        try:
+            self.plan = Plan.load(path)
+        except OpskitError as error:
+            self.message.value = _message(str(error), "error")
+            return None
+        self.review_path.value = str(path)
+        self._show_plan()
+        self.submit_button.disabled = True
+        self.approve_button.disabled = not self.plan.to_apply
+        self.message.value = _message(
+            f"plan by {self.plan.actor}: {self.plan.describe()}; approve it if it is right"
+        )
+        return self.plan
+
+    def approve(self) -> dict[str, Any] | None:
+        """Approve exactly the plan shown, as the current operator."""
+        if self.plan is None:
+            self.message.value = _message("open a plan first", "error")
+            return None
+        try:
+            self.approval = approve_plan(self.db, self.plan, actor=self._actor())
+        except OpskitError as error:
+            self.message.value = _message(str(error), "error")
+            return None
+        self.approve_button.disabled = True
+        self.message.value = _message(
+            f"approved by {self.approval['approved_by']} (plan {self.approval['plan'][:16]})",
+            "ok",
+        )
+        return self.approval
 
     # applying and undoing ---------------------------------------------------------------
 
@@ -361,7 +458,7 @@ class OffboardingWidget(w.VBox):
         )
         self.confirm_text.value = (
             f"<b>{_e(self.plan.describe())}</b>{_e(checklist)}. "
-            f"Acting as {_e(self.plan.actor)}. Rows that changed since planning are skipped "
+            f"Planned by {_e(self.plan.actor)}. Rows that changed since planning are skipped "
             "as stale."
         )
         self._show_confirmation("apply")
@@ -414,7 +511,7 @@ class OffboardingWidget(w.VBox):
         self.progress.clear_output()
         try:
             with self.progress:
-                self.undone = undo_run(self.db, self.run.run, actor=self.actor_box.value)
+                self.undone = undo_run(self.db, self.run.run, actor=self._actor())
         except OpskitError as error:
             self.message.value = _message(str(error), "error")
             return

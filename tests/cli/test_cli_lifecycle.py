@@ -114,7 +114,7 @@ def test_a_read_only_full_access_member_is_refused_with_exit_1(db_url, clinic):
         (["access", "peter@example.test", "-g", "g-harbour", "--actor", "ops@example.test",
           "--level", "boss"], "--level: 'boss' is not an access level"),
         (["users", "--status", "sleeping"], "'sleeping' is not one of"),
-        (["deactivate", "peter@example.test", "-g", "g-harbour"], "Missing option '--actor'"),
+        (["deactivate", "peter@example.test", "-g", "g-harbour"], "--actor: required"),
         (["access", "peter@example.test", "-g", "g-harbour", "--actor", "ops@example.test"],
          "say what to change"),
     ],

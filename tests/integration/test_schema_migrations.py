@@ -215,3 +215,59 @@ def test_a_run_started_by_an_earlier_version_is_converted_and_resumes_its_pendin
     assert (done.state, done.pending, done.counts["deactivated"]) == ("done", 0, 5)
     assert [r["result"] for r in ob.run_rows(db, run.run)].count(None) == 0
     assert len(events(db, run=run.run, action="deactivated")) == 5
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request, tmp_path):
+    """An empty database of its own (it is downgraded: not the shared test database)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/fresh.db"
+        return
+    from ..conftest import PG_SERVER, _server_engine
+
+    request.getfixturevalue("pg_database_url")  # skips or fails without a server
+    name = f"opskit_mig_{os.getpid()}_{abs(hash(str(tmp_path))) % 10**8}"
+    server = _server_engine()
+    with server.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.engine.make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server.dispose()
+
+
+def test_identity_migration_seals_earlier_events_into_the_chain_both_ways(fresh_url):
+    """docs/rules.md 9.1: events written before migration 0010 join the hash chain (with
+    no login), so ``audit verify`` holds from the upgrade on; the downgrade drops it all."""
+    from opskit.audit import verify_chain
+
+    engine = sa.create_engine(fresh_url)
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "0008_run_process")
+        for n in range(3):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit_events (at, actor_id, group_id, user_id, action, reason) "
+                    "VALUES (:at, 'u-a', 'g-1', 'u-b', 'deactivated', :reason)"
+                ),
+                {"at": f"2026-06-0{n + 1} 09:00:00", "reason": f"old {n}"},
+            )
+    engine.dispose()
+    db = connect(fresh_url)  # upgrades to head
+    result = verify_chain(db)
+    assert (result["intact"], result["events"]) == (True, 3)
+    with db.read() as conn:
+        logins = conn.execute(sa.text("SELECT login FROM audit_events")).scalars().all()
+    assert logins == [None, None, None]
+    db.dispose()
+    engine = sa.create_engine(fresh_url)
+    with engine.begin() as conn:
+        command.downgrade(_config(conn), "0008_run_process")
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("audit_events")}
+        assert not {"login", "hash"} & columns
+        assert "operators" not in sa.inspect(conn).get_table_names()
+        # the append-only trigger is still there
+        with pytest.raises(sa.exc.DBAPIError), conn.begin_nested():
+            conn.execute(sa.text("UPDATE audit_events SET reason = 'x'"))
+        command.upgrade(_config(conn), "head")
+    engine.dispose()

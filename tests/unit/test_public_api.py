@@ -25,6 +25,9 @@ PUBLIC = {
     "trends_report", "undo_run", "write_candidates_csv",
     "dormancy_policies", "dormancy_exemptions", "exempt_from_dormancy", "set_dormancy_policy",
     "review_dormant",
+    # docs/rules.md 9.1 and 9.2
+    "verify_chain", "grant", "acting_user", "add_operator", "list_operators",
+    "whoami", "approve_plan",
 }  # fmt: skip
 
 
