@@ -21,6 +21,7 @@ from .audit import record
 from .clock import iso, now
 from .db import Database
 from .errors import BadInput
+from .identity import acting_user
 from .rules import find_group, find_member, find_user, lock_group, require_manager
 from .schema import Action
 
@@ -72,7 +73,7 @@ def set_policy(
     db: Database,
     group: str,
     *,
-    actor: str,
+    actor: str | None = None,
     dormant_days: int | None = None,
     grace_days: int | None = None,
 ) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def set_policy(
         raise BadInput("say what to set: --dormant-days and/or --grace-days", column="policy")
     with db.begin() as conn:
         grp = find_group(conn, group)
-        who = find_user(conn, actor, option="--actor")
+        who = acting_user(conn, actor)
         lock_group(conn, grp.group_id)
         require_manager(conn, grp, who, doing="set the dormancy policy")
         current = conn.execute(
@@ -129,7 +130,7 @@ def exempt(
     *,
     until: date | str,
     reason: str,
-    actor: str,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """Leave a member out of the dormant report until ``until`` (the start of that day,
     UTC). A new exemption of the same member replaces the old one; an ``until`` of today
@@ -143,7 +144,7 @@ def exempt(
         raise BadInput(f"{ends.date().isoformat()} is in the past", column="--until")
     with db.begin() as conn:
         grp = find_group(conn, group)
-        who = find_user(conn, actor, option="--actor")
+        who = acting_user(conn, actor)
         target = find_user(conn, email)
         lock_group(conn, grp.group_id)
         find_member(conn, grp, target)

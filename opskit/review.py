@@ -97,7 +97,7 @@ def _owners(db: Database, group_ids: list[str]) -> dict[str, list[str]]:
 def review_dormant(
     db: Database,
     *,
-    actor: str,
+    actor: str | None = None,
     out: str | Path,
     notify: str | Path | None = None,
     group: str | None = None,

@@ -9,7 +9,10 @@ from ._common import db_option, emit_record, emit_rows, format_option, open_db
 
 group_required = click.option("--group", "-g", required=True, help="The group (id or exact name).")
 actor_option = click.option(
-    "--actor", required=True, metavar="EMAIL", help="Who makes the change (Full Access)."
+    "--actor",
+    default=None,
+    metavar="EMAIL",
+    help="Who makes the change (Full Access); in bound mode, the login's user.",
 )
 
 
@@ -79,7 +82,12 @@ def review_group() -> None:
     type=click.Path(dir_okay=False, writable=True),
     help="Where to write the offboarding plan (nothing is applied).",
 )
-@click.option("--actor", required=True, metavar="EMAIL", help="Who will apply the plan.")
+@click.option(
+    "--actor",
+    default=None,
+    metavar="EMAIL",
+    help="Who will apply the plan; in bound mode, the login's user.",
+)
 @click.option(
     "--notify",
     metavar="DIR",
