@@ -16,6 +16,7 @@ import click
 
 from ..errors import OpskitError
 from . import (
+    appointment_cmds,
     audit_cmds,
     check_cmds,
     checklist_cmds,
@@ -90,6 +91,7 @@ for module in (
     offboard_cmds,
     report_cmds,
     check_cmds,
+    appointment_cmds,
 ):
     module.register(cli)
 
