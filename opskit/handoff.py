@@ -217,17 +217,20 @@ def propose(
     *,
     at: datetime,
     emails: dict[str, str] | None = None,
+    also_leaving: set[tuple[str, str]] = frozenset(),
 ) -> list[Proposal]:
     """What the hand-off would do for each leaver (in the order given); writes nothing.
 
     The leavers share one proposal: a successor given an appointment at a time is busy
     at that time for every later leaver, and no leaver is another's successor.
-    ``emails`` maps user ids to the emails to show (read when missing).
+    ``emails`` maps user ids to the emails to show (read when missing);
+    ``also_leaving`` (group_id, user_id) are members changing in the same change without
+    a hand-off of their own, who cannot be successors either.
     """
     if not leavers:
         return []
-    members = {(lv.group_id, lv.user_id) for lv in leavers}
-    diaries = future_appointments(conn, members, at)
+    members = {(lv.group_id, lv.user_id) for lv in leavers} | set(also_leaving)
+    diaries = future_appointments(conn, {(lv.group_id, lv.user_id) for lv in leavers}, at)
     cands = _candidates(conn, {lv.group_id for lv in leavers}, members, at)
     named = _named_successors(conn, [lv for lv in leavers if lv.handoff not in (AUTO, CANCEL)])
     shown = dict(emails or {})

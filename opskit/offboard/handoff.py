@@ -1,0 +1,136 @@
+"""The hand-off in bulk offboarding: the glue between plan rows and ``opskit.handoff``.
+
+Planning proposes the hand-off of every unblocked deactivation of the plan at once (so
+two leavers handed to one successor never collide, and no leaver is another's
+successor); a row whose appointments cannot be placed is blocked as ``no_successor``.
+A row's fingerprint then also covers its hand-off: which appointments, when, and what
+happens to each.
+
+Apply does what was reviewed, not a new proposal: for a batch's hand-off rows it checks,
+under the batch's locks, that the member's booked appointments since the plan was made
+are exactly the planned ones, that each successor is still eligible and still free at
+that time; a row where any of that changed is ``stale``. The moves still ahead are made
+by ``opskit.handoff.apply_moves`` in the batch's transaction; any that have started
+since planning are left where they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, select, tuple_
+
+from .. import schema as s
+from ..clock import iso, parse_time
+from ..handoff import Leaver, Move, digest, future_appointments, propose, successor_lack
+from .plan import PlanRow
+
+_a = s.appointments.c
+_m = s.memberships.c
+_u = s.users.c
+
+
+def with_handoff(fingerprint: str, handoff: str | None, appointments) -> str:
+    """A row's fingerprint extended over its hand-off (unchanged without one)."""
+    if handoff is None:
+        return fingerprint
+    text = f"{fingerprint}|{handoff}|{digest(appointments)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def plan_handoffs(conn: Connection, rows: Sequence[PlanRow], at: datetime) -> None:
+    """Propose the hand-off of the plan's unblocked deactivations (``row.handoff`` set),
+    block as ``no_successor`` those that cannot be placed, and fingerprint the rest."""
+    leaving = {(r.group_id, r.user_id) for r in rows if r.blocker is None and r.user_id}
+    ready = [
+        r for r in rows if r.blocker is None and r.handoff is not None and r.action == "deactivate"
+    ]
+    emails = {r.user_id: r.email for r in rows if r.user_id}
+    proposals = propose(
+        conn,
+        [Leaver(str(r.group_id), str(r.user_id), r.handoff) for r in ready],
+        at=at,
+        emails=emails,
+        also_leaving=leaving,
+    )
+    for row, proposal in zip(ready, proposals, strict=True):
+        row.appointments = tuple(move.to_dict() for move in proposal.moves)
+        if not proposal.placed:
+            row.blocker, row.message = "no_successor", str(proposal.problem)
+        row.fingerprint = with_handoff(str(row.fingerprint), row.handoff, row.appointments)
+
+
+def check_batch(
+    conn: Connection, rows: Sequence[PlanRow], planned_at: str, at: datetime
+) -> dict[int, tuple[str | None, list[Move]]]:
+    """For each hand-off row of a batch: why it is stale (None: it is not), and the
+    moves to make now."""
+    since = parse_time(planned_at, where="the plan's created_at") if planned_at else at
+    current = future_appointments(conn, {(r.group_id, r.user_id) for r in rows}, since)
+    wanted = sorted(
+        {(r.group_id, a["to"].strip().lower()) for r in rows for a in r.appointments if a["to"]}
+    )
+    members = {}
+    for start in range(0, len(wanted), 5000):
+        query = (
+            select(s.memberships, _u.email_key)
+            .join(s.users, _u.user_id == _m.user_id)
+            .where(tuple_(_m.group_id, _u.email_key).in_(wanted[start : start + 5000]))
+        )
+        members.update({(m.group_id, m.email_key): m for m in conn.execute(query)})
+    slots = sorted(
+        {
+            (members[(r.group_id, a["to"].strip().lower())].user_id, parse_time(a["starts_at"]))
+            for r in rows
+            for a in r.appointments
+            if a["to"] and (r.group_id, a["to"].strip().lower()) in members
+        }
+    )
+    busy: set[tuple[str, datetime]] = set()
+    for start in range(0, len(slots), 5000):
+        query = select(_a.practitioner_id, _a.starts_at).where(
+            tuple_(_a.practitioner_id, _a.starts_at).in_(slots[start : start + 5000]),
+            _a.status == "booked",
+        )
+        busy.update(conn.execute(query).all())
+
+    found: dict[int, tuple[str | None, list[Move]]] = {}
+    for row in rows:
+        mine = current.get((row.group_id, row.user_id), [])
+        now_ids = {(m.appointment_id, iso(m.starts_at)) for m in mine}
+        planned_ids = {(a["appointment_id"], a["starts_at"]) for a in row.appointments}
+        if now_ids != planned_ids:
+            added, gone = len(now_ids - planned_ids), len(planned_ids - now_ids)
+            found[row.row] = (
+                f"changed since planning (future appointments: {added} new, {gone} moved or "
+                "cancelled); plan again",
+                [],
+            )
+            continue
+        by_id = {m.appointment_id: m for m in mine}
+        problem = None
+        moves = []
+        for planned in row.appointments:
+            move = by_id[planned["appointment_id"]]
+            if planned["outcome"] == "reassigned":
+                key = str(planned["to"]).strip().lower()
+                member = members.get((row.group_id, key))
+                lack = successor_lack(member)
+                if lack is not None or member is None:
+                    problem = f"changed since planning ({key} {lack}); plan again"
+                    break
+                if (member.user_id, move.starts_at) in busy:
+                    problem = (
+                        f"changed since planning ({key} was booked at {iso(move.starts_at)} "
+                        "since); plan again"
+                    )
+                    break
+                move.outcome, move.to_user_id, move.to = "reassigned", member.user_id, key
+            else:
+                move.outcome = "cancelled"
+            if move.starts_at > at:  # one that has started since planning stays put
+                moves.append(move)
+        found[row.row] = (problem, [] if problem else moves)
+    return found
