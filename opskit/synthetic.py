@@ -417,6 +417,7 @@ def generate(members: int, seed: int, now: datetime | None = None) -> dict[str, 
             "practitioner_id": member_user[a_member],
             "patient_id": _ids("p-", rng.integers(1, patients, na), len(str(patients))),
             "starts_at": starts_at,
+            "status": "booked",
         }
     )
     r_count = np.where(practitioner, rng.poisson(1.0, n), 0)
