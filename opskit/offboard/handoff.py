@@ -17,10 +17,11 @@ since planning are left where they are.
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select, tuple_, update
 
 from .. import schema as s
 from ..clock import iso, parse_time
@@ -133,4 +134,126 @@ def check_batch(
             if move.starts_at > at:  # one that has started since planning stays put
                 moves.append(move)
         found[row.row] = (problem, [] if problem else moves)
+    return found
+
+
+def give_back(
+    conn: Connection,
+    run_id: str,
+    members: Sequence[tuple[str, str]],
+    *,
+    actor_id: str,
+    at: datetime,
+    reason: str,
+) -> dict[tuple[str, str], tuple[int, list[str]]]:
+    """Undo's part: the appointments ``run_id`` handed off from ``members`` (group_id,
+    user_id: those undo reactivates) go back to them when still as the run left them
+    (with the successor it gave them to, or cancelled) and still ahead, and the member
+    is free then. Returns per member how many went back and, for the others, which were
+    left alone and why. One ``appointment_reassigned`` event per appointment given back
+    (``after.given_back``)."""
+    import json
+
+    from ..audit import event_row, record_many
+    from ..schema import Action
+
+    e = s.audit_events.c
+    wanted = sorted(set(members))
+    found: dict[tuple[str, str], tuple[int, list[str]]] = {}
+    if not wanted:
+        return found
+    events = []
+    for start in range(0, len(wanted), 5000):
+        query = (
+            select(e.group_id, e.user_id, e.action, e.before, e.after)
+            .where(
+                e.run_id == run_id,
+                e.action.in_(
+                    (Action.APPOINTMENT_REASSIGNED.value, Action.APPOINTMENT_CANCELLED.value)
+                ),
+                tuple_(e.group_id, e.user_id).in_(wanted[start : start + 5000]),
+            )
+            .order_by(e.event_id)
+        )
+        for group_id, user_id, action, before, after in conn.execute(query):
+            after = json.loads(after or "{}")
+            if not after.get("given_back"):
+                events.append((group_id, user_id, action, json.loads(before or "{}"), after))
+    ids = sorted({ev[3]["appointment_id"] for ev in events})
+    current = {}
+    for start in range(0, len(ids), 5000):
+        query = select(s.appointments).where(_a.appointment_id.in_(ids[start : start + 5000]))
+        current.update({row.appointment_id: row for row in conn.execute(query)})
+    busy_query = sorted(
+        {
+            (ev[1], current[ev[3]["appointment_id"]].starts_at)
+            for ev in events
+            if ev[3]["appointment_id"] in current
+        }
+    )
+    busy: set[tuple[str, datetime]] = set()
+    for start in range(0, len(busy_query), 5000):
+        query = select(_a.practitioner_id, _a.starts_at).where(
+            tuple_(_a.practitioner_id, _a.starts_at).in_(busy_query[start : start + 5000]),
+            _a.status == "booked",
+        )
+        busy.update(conn.execute(query).all())
+
+    back: dict[str, list[str]] = defaultdict(list)  # successor (or "" for cancelled) -> ids
+    rows = []
+    for group_id, user_id, action, before, after in events:
+        aid = before["appointment_id"]
+        counted, left = found.get((group_id, user_id), (0, []))
+        row = current.get(aid)
+        cancelled = action == Action.APPOINTMENT_CANCELLED.value
+        if row is None:
+            why = "no longer there"
+        elif (row.status, row.practitioner_id) != (
+            ("cancelled", user_id) if cancelled else ("booked", after.get("practitioner_id"))
+        ):
+            why = "changed since the run"
+        elif row.starts_at <= at:
+            why = "already started"
+        elif (user_id, row.starts_at) in busy:
+            why = "its practitioner is booked at that time since"
+        else:
+            why = None
+        if why is not None:
+            found[(group_id, user_id)] = (counted, [*left, f"{aid} ({why})"])
+            continue
+        busy.add((user_id, row.starts_at))
+        back["" if cancelled else row.practitioner_id].append(aid)
+        found[(group_id, user_id)] = (counted + 1, left)
+        rows.append(
+            event_row(
+                at=at,
+                actor_id=actor_id,
+                group_id=group_id,
+                user_id=user_id,
+                action=Action.APPOINTMENT_REASSIGNED,
+                before={
+                    "appointment_id": aid,
+                    "practitioner_id": row.practitioner_id,
+                    "status": row.status,
+                },
+                after={"practitioner_id": user_id, "status": "booked", "given_back": True},
+                reason=reason,
+                run_id=run_id,
+            )
+        )
+    by_id = {ev[3]["appointment_id"]: ev[1] for ev in events}
+    for holder, aids in back.items():
+        for leaver in sorted({by_id[a] for a in aids}):
+            mine = [a for a in aids if by_id[a] == leaver]
+            condition = (
+                (_a.status == "cancelled") & (_a.practitioner_id == leaver)
+                if holder == ""
+                else (_a.status == "booked") & (_a.practitioner_id == holder)
+            )
+            conn.execute(
+                update(s.appointments)
+                .where(_a.appointment_id.in_(mine), condition)
+                .values(practitioner_id=leaver, status="booked")
+            )
+    record_many(conn, rows)
     return found

@@ -160,3 +160,62 @@ def test_a_bad_handoff_in_the_input_names_its_line_and_a_named_default_is_refuse
     assert "line 1" in str(caught.value) or ":1" in str(caught.value)
     with pytest.raises(BadInput, match="--handoff"):
         plan(db, clinic, [{"email": clinic.peter}], handoff=clinic.mia)
+
+
+# ---------------------------------------------------------------------------- undo
+
+
+def undo_messages(result):
+    return {r["email"]: r["message"] for r in result.rows}
+
+
+def test_undo_gives_handed_off_appointments_back_to_their_practitioner(db, clinic):
+    from opskit.offboard import undo_run
+
+    p = plan(db, clinic, [{"email": clinic.peter, "group": "g-harbour"}], handoff="auto")
+    run = apply_plan(db, p, progress=False).run
+    assert diary(db)["a0"] == ("u-fiona", "booked")
+    result = undo_run(db, run, actor=clinic.ops, progress=False)
+    assert "gave back 2 appointments" in undo_messages(result)[clinic.peter]
+    assert diary(db) == {
+        "a0": ("u-peter", "booked"),
+        "a1": ("u-peter", "booked"),
+        "a2": ("u-peter", "booked"),
+    }
+    given = [e for e in audit_events(db, run=run) if (e["after"] or {}).get("given_back")]
+    assert [(e["action"], e["before"]["practitioner_id"]) for e in given] == [
+        ("appointment_reassigned", "u-fiona"),
+        ("appointment_reassigned", "u-mia"),
+    ]
+    again = undo_run(db, run, actor=clinic.ops, progress=False)  # nothing twice
+    assert "gave back" not in undo_messages(again)[clinic.peter]
+    assert len([e for e in audit_events(db, run=run) if (e["after"] or {}).get("given_back")]) == 2
+
+
+def test_undo_books_cancelled_appointments_again(db, clinic):
+    from opskit.offboard import undo_run
+
+    p = plan(db, clinic, [{"email": clinic.peter, "group": "g-harbour"}], handoff="cancel")
+    run = apply_plan(db, p, progress=False).run
+    undo_run(db, run, actor=clinic.ops, progress=False)
+    assert diary(db)["a0"] == ("u-peter", "booked")
+    assert diary(db)["a1"] == ("u-peter", "booked")
+
+
+def test_undo_leaves_alone_what_changed_since_the_run_and_says_which(db, clinic):
+    from opskit.offboard import undo_run
+
+    p = plan(db, clinic, [{"email": clinic.peter, "group": "g-harbour"}], handoff="auto")
+    run = apply_plan(db, p, progress=False).run
+    with db.begin() as conn:  # the clinic moved a0 on again, from fiona to mia
+        conn.execute(
+            s.appointments.update()
+            .where(s.appointments.c.appointment_id == "a0")
+            .values(practitioner_id="u-mia")
+        )
+    book(db, "p9", "u-peter", "2026-07-09T10:00:00", group="g-summit")  # peter busy at a1
+    message = undo_messages(undo_run(db, run, actor=clinic.ops, progress=False))[clinic.peter]
+    assert "left alone a0 (changed since the run)" in message
+    assert "a1 (its practitioner is booked at that time since)" in message
+    assert diary(db)["a0"] == ("u-mia", "booked")
+    assert diary(db)["a1"] == ("u-mia", "booked")
