@@ -334,3 +334,32 @@ def test_appointments_csv_with_a_status_keeps_it_and_refuses_an_unknown_one(db, 
     with pytest.raises(BadInput) as caught:
         load_dataset(db, folder, replace=True)
     assert "appointments.csv:3" in str(caught.value) and "status" in str(caught.value)
+
+
+# ------------------------------------------------------------------ the checklist item
+
+
+def test_future_appointments_counts_booked_ones_and_says_who_could_take_them(db, clinic):
+    from opskit.checklist import checklist
+
+    def item():
+        rows = checklist(db, group="g-harbour", user=clinic.peter)
+        return next(r for r in rows if r["item"] == "future_appointments")
+
+    row = item()
+    assert (row["state"], row["count"]) == ("advisory", 2)
+    assert "hand off to 2 eligible colleagues" in row["detail"]  # fiona and mia
+    with db.begin() as conn:
+        conn.execute(
+            update(s.appointments)
+            .where(s.appointments.c.appointment_id == "a1")
+            .values(status="cancelled")
+        )
+        conn.execute(
+            update(s.memberships)
+            .where(s.memberships.c.user_id.in_(["u-fiona", "u-mia"]))
+            .values(access_level="own_records_and_contacts")
+        )
+    row = item()
+    assert (row["state"], row["count"]) == ("advisory", 1)  # a cancelled one needs no decision
+    assert "no eligible colleague" in row["detail"]
