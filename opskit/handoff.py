@@ -549,3 +549,27 @@ def list_appointments(
     for row in rows:
         row["starts_at"] = iso(row["starts_at"])
     return rows
+
+
+def eligible_successors(db: Any, group: str, *, leaving: str | None = None) -> list[str]:
+    """The emails of the group's eligible successors (``successor_lack``), by email;
+    ``leaving`` (an email) is left out."""
+    from .rules import find_group
+
+    with db.read() as conn:
+        grp = find_group(conn, group)
+        query = (
+            select(_u.email)
+            .join(s.memberships, _m.user_id == _u.user_id)
+            .where(
+                _m.group_id == grp.group_id,
+                _m.status == "active",
+                _m.role == "practitioner",
+                _m.read_only.is_(False),
+                _m.access_level.in_(SUCCESSOR_LEVELS),
+            )
+            .order_by(_u.email_key)
+        )
+        if leaving is not None:
+            query = query.where(_u.email_key != email_key(leaving))
+        return list(conn.execute(query).scalars())
