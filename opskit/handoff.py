@@ -33,7 +33,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select, tuple_, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    Table,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 
 from . import schema as s
 from .audit import event_row, record_many
@@ -325,10 +335,6 @@ def digest(moves: Iterable[Any]) -> str:
     return hashlib.sha256("|".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
-class _DoubleBooked(Refused):
-    pass
-
-
 def apply_moves(
     conn: Connection,
     moves: Sequence[Move],
@@ -345,18 +351,50 @@ def apply_moves(
     moves = [m for m in moves if m.outcome is not None]
     if not moves:
         return 0
-    by_change: dict[tuple[str, str | None], list[str]] = defaultdict(list)
-    for move in moves:
-        by_change[(move.from_user_id, move.to_user_id)].append(move.appointment_id)
+    # the moves in a temporary table keyed by appointment (one executemany), then one
+    # UPDATE per kind of move for the whole set: each appointment found by primary key,
+    # conditional on still being booked with its practitioner now, its successor looked
+    # up by key. Dropped at the end; a failed transaction's rollback removes it too.
+    table = Table(
+        "opskit_handoff_moves",
+        MetaData(),
+        Column("appointment_id", _a.appointment_id.type, primary_key=True),
+        Column("from_user_id", _a.practitioner_id.type, nullable=False),
+        Column("to_user_id", _a.practitioner_id.type, nullable=True),
+        prefixes=["TEMPORARY"],
+    )
+    table.create(conn)
+    conn.execute(
+        insert(table),
+        [
+            {"appointment_id": m.appointment_id, "from_user_id": m.from_user_id,
+             "to_user_id": m.to_user_id}
+            for m in moves
+        ],
+    )  # fmt: skip
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table.name}")  # temporary tables get no statistics
+    t = table.c
+
+    def of_appointment(column):
+        return select(column).where(t.appointment_id == _a.appointment_id).scalar_subquery()
+
     changed = 0
-    for (from_id, to_id), ids in by_change.items():
-        for start in range(0, len(ids), 5000):
-            part = ids[start : start + 5000]
-            statement = update(s.appointments).where(
-                _a.appointment_id.in_(part), _a.practitioner_id == from_id, _a.status == "booked"
-            )
-            values = {"practitioner_id": to_id} if to_id else {"status": "cancelled"}
-            changed += conn.execute(statement.values(**values)).rowcount
+    for reassigning in (True, False):
+        listed = select(t.appointment_id).where(
+            t.to_user_id.is_not(None) if reassigning else t.to_user_id.is_(None)
+        )
+        statement = update(s.appointments).where(
+            _a.appointment_id.in_(listed),
+            _a.practitioner_id == of_appointment(t.from_user_id),
+            _a.status == "booked",
+        )
+        if reassigning:
+            statement = statement.values(practitioner_id=of_appointment(t.to_user_id))
+        else:
+            statement = statement.values(status="cancelled")
+        changed += conn.execute(statement).rowcount
+    table.drop(conn)
     if changed != len(moves):
         raise NoSuccessor(
             f"refused: {len(moves) - changed} of {len(moves)} appointments changed while "
