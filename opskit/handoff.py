@@ -38,6 +38,7 @@ from sqlalchemy import (
     Connection,
     MetaData,
     Table,
+    and_,
     func,
     insert,
     select,
@@ -177,6 +178,31 @@ def successor_lack(member: Any | None) -> str | None:
     return None
 
 
+def can_succeed(m: Any = s.memberships):
+    """``successor_lack`` in SQL, on the membership table (or alias) ``m``: the
+    membership could take a leaver's appointments (before the leaver is left out)."""
+    return and_(
+        m.c.status == "active",
+        m.c.role == "practitioner",
+        m.c.read_only.is_(False),
+        m.c.access_level.in_(SUCCESSOR_LEVELS),
+    )
+
+
+def booked_at(conn: Connection, slots: Iterable[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
+    """Which (practitioner user_id, starts_at) of ``slots`` hold a booked appointment, in
+    any group (it is one person's diary)."""
+    pairs = sorted(set(slots))
+    found: set[tuple[str, datetime]] = set()
+    for start in range(0, len(pairs), 5000):
+        query = select(_a.practitioner_id, _a.starts_at).where(
+            tuple_(_a.practitioner_id, _a.starts_at).in_(pairs[start : start + 5000]),
+            _a.status == "booked",
+        )
+        found.update(conn.execute(query).all())
+    return found
+
+
 @dataclass
 class _Candidates:
     """The eligible successors of the groups concerned, their loads and busy times."""
@@ -195,13 +221,7 @@ def _candidates(
         query = (
             select(_m.group_id, _m.user_id, _u.email_key)
             .join(s.users, _u.user_id == _m.user_id)
-            .where(
-                _m.group_id.in_(ordered[start : start + 5000]),
-                _m.status == "active",
-                _m.role == "practitioner",
-                _m.read_only.is_(False),
-                _m.access_level.in_(SUCCESSOR_LEVELS),
-            )
+            .where(_m.group_id.in_(ordered[start : start + 5000]), can_succeed())
         )
         for group_id, user_id, key in conn.execute(query):
             if (group_id, user_id) not in leaving:
@@ -599,13 +619,7 @@ def eligible_successors(db: Any, group: str, *, leaving: str | None = None) -> l
         query = (
             select(_u.email)
             .join(s.memberships, _m.user_id == _u.user_id)
-            .where(
-                _m.group_id == grp.group_id,
-                _m.status == "active",
-                _m.role == "practitioner",
-                _m.read_only.is_(False),
-                _m.access_level.in_(SUCCESSOR_LEVELS),
-            )
+            .where(_m.group_id == grp.group_id, can_succeed())
             .order_by(_u.email_key)
         )
         if leaving is not None:

@@ -243,20 +243,13 @@ def _appointments_detail(state: str, found: Found, as_of: str) -> str:
 def _eligible_successors(c: Columns):
     """How many colleagues could take the member's appointments (``opskit.handoff``'s
     eligibility: active, not read-only, practitioner at clinical or full, not them)."""
-    from ..handoff import SUCCESSOR_LEVELS
+    from ..handoff import can_succeed
 
     m = s.memberships.alias("successor")
     return (
         select(func.count())
         .select_from(m)
-        .where(
-            m.c.group_id == c.group_id,
-            m.c.user_id != c.practitioner_id,
-            m.c.status == "active",
-            m.c.role == "practitioner",
-            m.c.read_only.is_(False),
-            m.c.access_level.in_(SUCCESSOR_LEVELS),
-        )
+        .where(m.c.group_id == c.group_id, m.c.user_id != c.practitioner_id, can_succeed(m))
         .scalar_subquery()
     )
 

@@ -25,7 +25,15 @@ from sqlalchemy import Connection, select, tuple_, update
 
 from .. import schema as s
 from ..clock import iso, parse_time
-from ..handoff import Leaver, Move, digest, future_appointments, propose, successor_lack
+from ..handoff import (
+    Leaver,
+    Move,
+    booked_at,
+    digest,
+    future_appointments,
+    propose,
+    successor_lack,
+)
 from .plan import PlanRow
 
 _a = s.appointments.c
@@ -89,13 +97,7 @@ def check_batch(
             if a["to"] and (r.group_id, a["to"].strip().lower()) in members
         }
     )
-    busy: set[tuple[str, datetime]] = set()
-    for start in range(0, len(slots), 5000):
-        query = select(_a.practitioner_id, _a.starts_at).where(
-            tuple_(_a.practitioner_id, _a.starts_at).in_(slots[start : start + 5000]),
-            _a.status == "booked",
-        )
-        busy.update(conn.execute(query).all())
+    busy = booked_at(conn, slots)
 
     found: dict[int, tuple[str | None, list[Move]]] = {}
     for row in rows:
@@ -191,13 +193,7 @@ def give_back(
             if ev[3]["appointment_id"] in current
         }
     )
-    busy: set[tuple[str, datetime]] = set()
-    for start in range(0, len(busy_query), 5000):
-        query = select(_a.practitioner_id, _a.starts_at).where(
-            tuple_(_a.practitioner_id, _a.starts_at).in_(busy_query[start : start + 5000]),
-            _a.status == "booked",
-        )
-        busy.update(conn.execute(query).all())
+    busy = booked_at(conn, busy_query)
 
     back: dict[str, list[str]] = defaultdict(list)  # successor (or "" for cancelled) -> ids
     rows = []
