@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.offboard_bench                     # SQLite, 200,000
     .venv/bin/python -m benchmarks.offboard_bench --large             # and 1,000,000
     .venv/bin/python -m benchmarks.offboard_bench --pg postgresql://postgres@127.0.0.1/postgres
+    .venv/bin/python -m benchmarks.offboard_bench --handoff --members 1000000   # hand-off
 
 For each size it builds a synthetic database (``opskit.load_synthetic``, cached
 per size and seed), picks half of the memberships (active, below Full Access) and
@@ -20,6 +21,11 @@ Targets on SQLite: apply within 2x the floor, at least 20x faster per member tha
 naive loop, 10x the members at most 11x the time, peak memory under 1 GiB at 1,000,000.
 A busy machine slows everything; the ratios, measured side by side, are the figures to
 read. The end states of apply and floor are compared and any difference is printed.
+
+``--handoff`` measures the hand-off instead: a tenth of the memberships (active
+practitioners below Full Access, each with a diary of about five appointments ahead)
+planned twice, without and with ``--handoff auto``, and each plan applied on fresh
+copies, in rounds. Target: the hand-off adds at most 50% to apply's time.
 """
 
 from __future__ import annotations
@@ -47,7 +53,13 @@ os.environ.setdefault("OPSKIT_NOW", "2026-07-01T09:00:00Z")
 from opskit.db import connect  # noqa: E402
 
 ANALYST = "analyst@opskit.demo"
-TARGETS = {"apply_vs_floor": 2.0, "naive_speedup": 20.0, "scale_10x": 11.0, "peak_mb": 1024.0}
+TARGETS = {
+    "apply_vs_floor": 2.0,
+    "naive_speedup": 20.0,
+    "scale_10x": 11.0,
+    "peak_mb": 1024.0,
+    "handoff_overhead": 1.5,
+}
 
 
 # ----------------------------------------------------------------------------- databases
@@ -144,15 +156,19 @@ def _upgraded(url: str) -> str:
     return url
 
 
-def pick_targets(url: str, count: int, seed: int) -> list[tuple[int, str, str]]:
+def pick_targets(
+    url: str, count: int, seed: int, *, practitioners: bool = False
+) -> list[tuple[int, str, str]]:
     """``count`` active memberships below Full Access: (membership_id, group_id, email)."""
     db = connect(url, migrate=False)
+    role = " AND m.role = 'practitioner'" if practitioners else ""
     with db.read() as conn:
         rows = conn.execute(
             sa.text(
                 "SELECT m.membership_id, m.group_id, u.email FROM memberships m "
                 "JOIN users u ON u.user_id = m.user_id "
-                "WHERE m.status = 'active' AND m.access_level <> 'full' ORDER BY m.membership_id"
+                f"WHERE m.status = 'active' AND m.access_level <> 'full'{role} "
+                "ORDER BY m.membership_id"
             )
         ).all()
     db.dispose()
@@ -209,9 +225,14 @@ def _child_main(kind: str, args: list[str]) -> None:
         from opskit.offboard import plan_offboarding
 
         db = connect(url, migrate=False)
-        plan = plan_offboarding(db, args[1], actor=ANALYST)
+        handoff = args[3] if len(args) > 3 else None
+        plan = plan_offboarding(db, args[1], actor=ANALYST, handoff=handoff)
         plan.save(args[2])
-        detail = plan.summary()
+        detail = {
+            **plan.summary(),
+            "appointments": sum(len(r.appointments) for r in plan.to_apply),
+            "blocked_no_successor": sum(r.blocker == "no_successor" for r in plan.rows),
+        }
     elif kind == "apply":
         from opskit.offboard import apply_plan
 
@@ -556,6 +577,70 @@ def run(
     return results
 
 
+def run_handoff(
+    *,
+    members: int = 200_000,
+    seed: int = 1,
+    pg: str | None = None,
+    workdir: str | None = None,
+    repeat: int = 3,
+) -> dict[str, Any]:
+    """The hand-off's cost: apply of the same leavers without and with ``--handoff auto``."""
+    folder = Path(workdir or Path(tempfile.gettempdir()) / "opskit-bench")
+    folder.mkdir(parents=True, exist_ok=True)
+    backend = Backend(folder, pg)
+    try:
+        base = backend.base(members, seed)
+        targets = pick_targets(base, members // 10, seed, practitioners=True)
+        source = write_csv(targets, folder / f"handoff-targets-{members}.csv")
+        plans = {"plain": folder / "plan-plain.json", "handoff": folder / "plan-handoff.json"}
+        figures: dict[str, Any] = {"members": members, "backend": backend.name}
+        for name, path in plans.items():
+            on = backend.copy(base, f"plan-{name}")
+            extra = ("auto",) if name == "handoff" else ()
+            figures[f"plan_{name}"] = _child("plan", on, str(source), str(path), *extra)
+            backend.cleanup()
+        runs: dict[str, list] = {"plain": [], "handoff": []}
+        for _ in range(max(repeat, 1)):
+            for name, path in plans.items():
+                backend.cleanup()
+                on = backend.copy(base, f"apply-{name}")
+                runs[name].append(_child("apply", on, str(path)))
+        backend.cleanup()
+        for name, measured in runs.items():
+            figures[f"apply_{name}"] = _median_run(measured)
+        ratios = sorted(
+            h["seconds"] / p["seconds"] for p, h in zip(runs["plain"], runs["handoff"], strict=True)
+        )
+        figures["pair_ratio"] = ratios[(len(ratios) - 1) // 2]
+        report_handoff(figures)
+        for path in plans.values():
+            path.unlink(missing_ok=True)
+        return figures
+    finally:
+        backend.cleanup()
+
+
+def report_handoff(f: dict[str, Any]) -> None:
+    planned = f["plan_handoff"]["detail"]
+    plain, handoff = f["apply_plain"], f["apply_handoff"]
+    print(
+        f"\n{f['backend']}: {f['members']:,} memberships, {planned['to_apply']:,} leavers with "
+        f"{planned['appointments']:,} future appointments handed off "
+        f"({planned['blocked_no_successor']:,} rows blocked no_successor)"
+    )
+    print(
+        f"  plan without / with hand-off: {f['plan_plain']['seconds']:.2f} / "
+        f"{f['plan_handoff']['seconds']:.2f} s"
+    )
+    print(
+        f"  apply without / with hand-off: {plain['seconds']:.2f} / {handoff['seconds']:.2f} s "
+        f"(runs {plain['all_seconds']} / {handoff['all_seconds']}); median of the pairs' "
+        f"ratios {f['pair_ratio']:.2f}x (target <= {TARGETS['handoff_overhead']:g}x); "
+        f"peak {handoff['peak_mb']:.0f} MiB"
+    )
+
+
 def _ratio(a: dict, b: dict, key: str, per_a: int = 1, per_b: int = 1) -> float:
     return (a[key] / per_a) / (b[key] / per_b)
 
@@ -633,7 +718,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="apply and floor this many times each (medians)"
     )
+    parser.add_argument(
+        "--handoff", action="store_true", help="measure the hand-off's cost on apply instead"
+    )
     options = parser.parse_args(argv)
+    if options.handoff:
+        run_handoff(
+            members=options.members,
+            seed=options.seed,
+            pg=options.pg,
+            workdir=options.workdir,
+            repeat=options.repeat,
+        )
+        return 0
     run(
         members=options.members,
         seed=options.seed,

@@ -50,6 +50,9 @@ class ActionResult:
     account_owner: bool
     sessions_revoked: int = 0
     checklist: list[dict[str, Any]] = field(default_factory=list)
+    # the hand-off (--handoff): appointment_id, starts_at, outcome, to; and patient_id
+    # and group_id, for the front desk's CSV
+    appointments: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
     message: str = ""
 
@@ -213,14 +216,21 @@ def deactivate(
     actor: str | None = None,
     reason: str | None = None,
     resolve_checklist: bool = False,
+    handoff: str | None = None,
     dry_run: bool = False,
 ) -> ActionResult:
     """Deactivate one membership (R1-R6, R10).
 
     The member is signed out of the group on every device in the same transaction;
-    nothing else is deleted. ``dry_run`` does all of it and rolls back, so what it
+    nothing else is deleted. ``handoff`` (``auto``, ``cancel`` or a successor's email)
+    hands their future appointments in the group off in that transaction too, all or
+    nothing (``handoff``). ``dry_run`` does all of it and rolls back, so what it
     reports is exactly what would change.
     """
+    if handoff is not None:
+        from .handoff import normalise_handoff
+
+        handoff = normalise_handoff(handoff)
 
     def work(conn: Connection) -> ActionResult:
         grp = find_group(conn, group)
@@ -234,6 +244,7 @@ def deactivate(
         if member.access_level == s.FULL:  # R3
             raise FullAccessMember(full_access_refusal(target.email, grp.name))
         at = now()
+        moves = _propose_handoff(conn, grp, target, handoff, at)
         checklist_rows: list[dict[str, Any]] = []
         if resolve_checklist:
             from .checklist import resolve_for_deactivation
@@ -256,6 +267,10 @@ def deactivate(
             after={"status": "inactive", "sessions_revoked": revoked},
             reason=reason,
         )
+        if moves:
+            from .handoff import apply_moves
+
+            apply_moves(conn, moves, actor_id=who.user_id, at=at, reason=reason)
         if not resolve_checklist:
             checklist_rows = _checklist_of(conn, member)
         return _result(
@@ -265,9 +280,23 @@ def deactivate(
             "deactivated",
             sessions_revoked=revoked,
             checklist=checklist_rows,
+            appointments=[move.for_front_desk() for move in moves],
         )
 
     return _run(db, dry_run, work)
+
+
+def _propose_handoff(conn: Connection, grp: Row, target: Row, handoff: str | None, at) -> list:
+    """The hand-off's moves for one leaver, or ``NoSuccessor`` naming what cannot be
+    placed (the whole deactivation is refused)."""
+    if handoff is None:
+        return []
+    from .handoff import Leaver, NoSuccessor, propose, refusal
+
+    (proposal,) = propose(conn, [Leaver(grp.group_id, target.user_id, handoff)], at=at)
+    if not proposal.placed:
+        raise NoSuccessor(refusal(target.email, grp.name, str(proposal.problem)))
+    return proposal.moves
 
 
 def _checklist_of(conn: Connection, member: Row) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ FULL = "full"
 STATUSES = ("active", "inactive")
 DIRECTORY_PROFILES = ("public", "enabled_not_searchable", "hidden")
 ONLINE_BOOKINGS = ("enabled", "disabled")
+APPOINTMENT_STATUSES = ("booked", "cancelled")
 
 
 class Action(enum.StrEnum):
@@ -206,6 +207,9 @@ appointments = Table(
     Column("practitioner_id", String(64), ForeignKey("users.user_id"), nullable=False),
     Column("patient_id", String(64), nullable=False),
     Column("starts_at", DateTime, nullable=False),
+    # booked | cancelled (migration 0011): a hand-off may cancel, nothing deletes
+    Column("status", String(10), nullable=False, default="booked", server_default="booked"),
+    CheckConstraint(_in("status", APPOINTMENT_STATUSES), name="status"),
     Index("ix_appointments_practitioner", "group_id", "practitioner_id", "starts_at"),
 )
 

@@ -10,7 +10,11 @@ networks); each group has one account owner (Full Access) and the operations ana
 ``analyst@opskit.demo`` as a Full Access administrator; about 70% of members are
 practitioners, levels lean away from ``full``, ~3% are read-only and ~8% inactive;
 some users belong to two or three groups. Sign-ins range from recent to dormant to
-never; appointments lie before and after ``clock.now()``.
+never; appointments lie before and after ``clock.now()``: every active practitioner
+has a diary of about five booked appointments in the coming weeks (working hours, on
+the quarter hour, never two at one time; colleagues may well be booked at the same
+time, which is what a hand-off must work around), and some inactive ones still have
+appointments ahead.
 """
 
 from __future__ import annotations
@@ -402,7 +406,8 @@ def generate(members: int, seed: int, now: datetime | None = None) -> dict[str, 
     a_count = np.where(practitioner, rng.poisson(1.5, n), 0)
     a_member = np.repeat(np.arange(n), a_count)
     na = len(a_member)
-    future = rng.random(na) < np.where(inactive[a_member], 0.1, 0.45)
+    # ahead: only an inactive member's (a finding); active practitioners get a diary below
+    future = (rng.random(na) < np.where(inactive[a_member], 0.1, 0.45)) & inactive[a_member]
     starts_at = np.where(
         future,
         _after(np.full(na, now64), rng.uniform(3600, 60 * _DAY, na)),
@@ -417,6 +422,7 @@ def generate(members: int, seed: int, now: datetime | None = None) -> dict[str, 
             "practitioner_id": member_user[a_member],
             "patient_id": _ids("p-", rng.integers(1, patients, na), len(str(patients))),
             "starts_at": starts_at,
+            "status": "booked",
         }
     )
     r_count = np.where(practitioner, rng.poisson(1.0, n), 0)
@@ -434,6 +440,12 @@ def generate(members: int, seed: int, now: datetime | None = None) -> dict[str, 
         }
     )
 
+    appointments = pd.concat(
+        [appointments, _diaries(rng, practitioner & ~inactive, now64, na, member_group,
+                                member_user, patients)],
+        ignore_index=True,
+    )  # fmt: skip
+
     return {
         "groups": groups,
         "users": users,
@@ -448,6 +460,36 @@ def generate(members: int, seed: int, now: datetime | None = None) -> dict[str, 
         "appointments": appointments,
         "patient_records": patient_records,
     }
+
+
+_SLOTS_A_DAY = 32  # quarter hours from 08:00 to 16:00
+_STRIDE = 40  # an appointment's k-th slot lies in [k * stride, (k + 1) * stride)
+
+
+def _diaries(rng, who, now64, numbered, member_group, member_user, patients) -> pd.DataFrame:
+    """About five booked appointments ahead per member in ``who``, from tomorrow on, in
+    working hours on the quarter hour; a member's k-th appointment takes a slot of its
+    own window of slots, so no member is booked twice at one time."""
+    count = np.where(who, rng.poisson(5, len(who)), 0)
+    member = np.repeat(np.arange(len(who)), count)
+    total = len(member)
+    first = np.cumsum(count) - count
+    k = np.arange(total) - np.repeat(first, count)
+    slot = k * _STRIDE + rng.integers(0, _STRIDE, total)
+    day, quarter = slot // _SLOTS_A_DAY, slot % _SLOTS_A_DAY
+    tomorrow = (now64.astype("datetime64[D]") + 1).astype("datetime64[m]")
+    minutes = day * 24 * 60 + 8 * 60 + quarter * 15
+    starts_at = (tomorrow + minutes.astype("timedelta64[m]")).astype("datetime64[us]")
+    return pd.DataFrame(
+        {
+            "appointment_id": _ids("a-", np.arange(numbered + 1, numbered + total + 1)),
+            "group_id": member_group[member],
+            "practitioner_id": member_user[member],
+            "patient_id": _ids("p-", rng.integers(1, patients, total), len(str(patients))),
+            "starts_at": starts_at,
+            "status": "booked",
+        }
+    )
 
 
 def load_synthetic(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from .. import schema as s
@@ -228,10 +228,30 @@ def _export_detail(state: str, found: Found, as_of: str) -> str:
 def _appointments_detail(state: str, found: Found, as_of: str) -> str:
     if state == "advisory":
         future = plural(int(found.flag), "appointment")
-        return f"{future} after {as_of}: decide what happens to them"
+        successors = int(found.successors or 0)
+        if successors:
+            return (
+                f"{future} after {as_of}: hand off to "
+                f"{plural(successors, 'eligible colleague')} (auto or one by email) or cancel"
+            )
+        return f"{future} after {as_of}: no eligible colleague to hand off to; cancel them"
     if state == "not_applicable":
         return "administrators have no appointments"
     return f"no appointment after {as_of}"
+
+
+def _eligible_successors(c: Columns):
+    """How many colleagues could take the member's appointments (``opskit.handoff``'s
+    eligibility: active, not read-only, practitioner at clinical or full, not them)."""
+    from ..handoff import can_succeed
+
+    m = s.memberships.alias("successor")
+    return (
+        select(func.count())
+        .select_from(m)
+        .where(m.c.group_id == c.group_id, m.c.user_id != c.practitioner_id, can_succeed(m))
+        .scalar_subquery()
+    )
 
 
 # --------------------------------------------------------------------------- the registry
@@ -330,11 +350,13 @@ REGISTRY: tuple[ChecklistItem, ...] = (
         label="Future appts",
         table=s.appointments,
         member_column="practitioner_id",
-        reads=lambda c, at: c.starts_at > at,
+        # booked ones: a cancelled appointment needs no decision (docs/rules.md, hand-off)
+        reads=lambda c, at: and_(c.starts_at > at, c.status == "booked"),
+        facts=lambda c: {"successors": func.max(_eligible_successors(c))},
         practitioner_only=True,
         counts=True,
         detail=_appointments_detail,
-        never_resolved="opskit never changes appointments",
+        never_resolved="the checklist never changes appointments: deactivate with a hand-off",
     ),
 )
 

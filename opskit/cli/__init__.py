@@ -16,6 +16,7 @@ import click
 
 from ..errors import OpskitError
 from . import (
+    appointment_cmds,
     audit_cmds,
     check_cmds,
     checklist_cmds,
@@ -94,6 +95,7 @@ for module in (
     policy_cmds,
     check_cmds,
     identity_cmds,
+    appointment_cmds,
 ):
     module.register(cli)
 

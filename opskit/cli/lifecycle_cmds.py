@@ -44,23 +44,56 @@ def users_cmd(group, status, db_url, fmt):
     is_flag=True,
     help="Resolve the open pre-deactivation checklist items in the same transaction.",
 )
+@click.option(
+    "--handoff",
+    default=None,
+    metavar="auto|cancel|EMAIL",
+    help="Hand their future appointments in the group to EMAIL, spread them over the "
+    "eligible colleagues (auto) or cancel them; all or nothing.",
+)
+@click.option(
+    "--handoff-out",
+    default=None,
+    metavar="PATH",
+    help="Write the affected patients and times as CSV for the front desk.",
+)
 @click.option("--dry-run", is_flag=True, help="Show exactly what would change; write nothing.")
 @db_option
 @format_option
-def deactivate_cmd(email, group, actor, reason, resolve_checklist, dry_run, db_url, fmt):
+def deactivate_cmd(
+    email, group, actor, reason, resolve_checklist, handoff, handoff_out, dry_run, db_url, fmt
+):
     """Deactivate EMAIL in a group: sign them out everywhere there, keep all their data."""
     from ..lifecycle import deactivate
 
+    if handoff_out is not None and handoff is None:
+        raise click.UsageError("--handoff-out needs --handoff")
+    db = open_db(db_url)
+    if handoff_out is not None:
+        from ..handoff import check_front_desk_path
+
+        check_front_desk_path(handoff_out, db)
     result = deactivate(
-        open_db(db_url),
+        db,
         email,
         group,
         actor=actor,
         reason=reason,
         resolve_checklist=resolve_checklist,
+        handoff=handoff,
         dry_run=dry_run,
     )
-    emit_record(result.to_dict(), fmt)
+    record = result.to_dict()
+    if handoff_out is not None:
+        from ..handoff import front_desk_rows, write_front_desk_csv
+
+        rows = front_desk_rows(result.appointments, group=result.group, practitioner=result.email)
+        write_front_desk_csv(handoff_out, rows)
+    record["appointments"] = [
+        {k: a[k] for k in ("appointment_id", "starts_at", "outcome", "to")}
+        for a in result.appointments
+    ]
+    emit_record(record, fmt)
 
 
 @click.command("reactivate")

@@ -61,9 +61,16 @@ def offboard_group():
     help="For rows whose CSV does not say: deactivate, or make read-only instead.",
 )
 @click.option("--reason", default=None, help="Reason for rows whose CSV does not give one.")
+@click.option(
+    "--handoff",
+    type=click.Choice(["auto", "cancel"]),
+    default=None,
+    help="For deactivations whose CSV has no handoff: hand their future appointments to "
+    "eligible colleagues (auto) or cancel them.",
+)
 @db_option
 @format_option
-def plan_cmd(csv_file, actor, group, out, action, reason, db_url, fmt):
+def plan_cmd(csv_file, actor, group, out, action, reason, handoff, db_url, fmt):
     """Plan offboarding the people in CSV (column email; optional group, action, reason).
 
     Nothing changes: the plan shows, per group and member, what apply would do or why it
@@ -80,6 +87,7 @@ def plan_cmd(csv_file, actor, group, out, action, reason, db_url, fmt):
         group=group,
         action=action,
         reason=reason,
+        handoff=handoff,
         source=name,
     )
     plan.save(out)

@@ -59,8 +59,9 @@ def _check_header(header: list[str], spec: FileSpec, line: int) -> list[str]:
                 "this column appears twice in the header", file=spec.file, line=line, column=name
             )
         seen.add(name)
-    for name in spec.names:
-        if name not in seen:
+    for col in spec.columns:
+        name = col.name
+        if name not in seen and col.default is None:
             raise BadInput(
                 f"the header lacks this column; expected the columns {expected}",
                 file=spec.file,
@@ -136,7 +137,7 @@ def _read_plain(data: bytes, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray, 
     if len(frame) != len(records):  # the two readers disagree: trust the csv module
         return (*_read_quoted(data.decode("utf-8"), spec), True)
     frame.columns = header
-    return frame[list(spec.names)].copy(), records + 1, _may_be_padded(buf)
+    return _with_defaults(frame, spec), records + 1, _may_be_padded(buf)
 
 
 def _read_quoted(content: str, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray]:
@@ -158,4 +159,13 @@ def _read_quoted(content: str, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray
         if len(row) != len(header):
             raise _ragged(spec, line, len(row), len(header))
     frame = pd.DataFrame(rows[1:], columns=header, dtype=object)
-    return frame[list(spec.names)].copy(), np.asarray(lines[1:], dtype=np.int64)
+    return _with_defaults(frame, spec), np.asarray(lines[1:], dtype=np.int64)
+
+
+def _with_defaults(frame: pd.DataFrame, spec: FileSpec) -> pd.DataFrame:
+    """The file's columns in the spec's order, an optional column it lacks filled with
+    its default."""
+    for col in spec.columns:
+        if col.name not in frame.columns:
+            frame[col.name] = col.default
+    return frame[list(spec.names)].copy()

@@ -19,6 +19,8 @@ class Col:
     size: int = 64
     values: tuple[str, ...] = ()
     label: str = ""
+    # an optional column: a file without it loads with this value in every row
+    default: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ SPECS: tuple[FileSpec, ...] = (
             Col("practitioner_id"),
             Col("patient_id"),
             Col("starts_at", "time"),
+            Col("status", "enum", values=schema.APPOINTMENT_STATUSES, default="booked"),
         ),
         ("appointment_id",),
     ),

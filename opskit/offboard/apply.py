@@ -34,6 +34,7 @@ from ..clock import now
 from ..db import Database
 from ..errors import BadInput, OpskitError, Refused, WouldLockOutGroup
 from ..identity import acting_user, bound
+from ..handoff import apply_moves
 from ..lifecycle import make_read_only, revoke_sessions, set_status
 from ..rules import (
     email_key,
@@ -47,6 +48,7 @@ from ..rules import (
 from ..schema import Action
 from ..sqljson import SqlJson
 from .bulk import BATCH_SIZE, chunks, collector_paused
+from .handoff import check_batch, with_handoff
 from .plan import Plan, PlanRow, plural
 from .planfile import stored_plan
 from .review import require_approval
@@ -133,6 +135,7 @@ class _Context:
     planned: dict[int, PlanRow]  # row number -> plan row (reasons, what was reviewed)
     # row number -> the user id found for the email of a hand-added row that lacks one
     resolved: dict[int, str] = field(default_factory=dict)
+    planned_at: str = ""  # when the plan was made (the hand-off's check starts there)
 
     def user_id(self, number: int) -> str | None:
         return self.planned[number].user_id or self.resolved.get(number)
@@ -153,6 +156,7 @@ def _drive(
         resolve_checklist=options.resolve_checklist,
         batch_size=options.batch_size,
         planned={row.row: row for row in plan.rows},
+        planned_at=plan.created_at,
     )
     # Batches follow group order rather than the plan's: each batch then touches
     # neighbouring index and table pages, which is what keeps a large run linear (random
@@ -327,6 +331,8 @@ def _apply_batch(
         for group_id, counts in lockout_counts(conn, group_ids).items()
         if (lacks := lockout_lacks(counts))
     }
+    handoffs = _handoffs(conn, ctx, numbers, at)
+    moves: list = []  # the hand-off's moves of the rows deactivated
     for row in rows:
         # unpacked by position (the order _batch_rows selects in): this loop runs once
         # per member of the run
@@ -357,8 +363,14 @@ def _apply_batch(
         fingerprint = fingerprint_of(
             status, access_level, bool(is_read_only), bool(owner), sessions, pending
         )
+        if planned.handoff is not None and action == "deactivate":
+            fingerprint = with_handoff(fingerprint, planned.handoff, planned.appointments)
         if fingerprint != planned.fingerprint:
             outcomes.append((number, "stale", _stale_detail(planned, State.of(row))))
+            continue
+        stale_handoff, handed = handoffs.get(number, (None, []))
+        if stale_handoff is not None:
+            outcomes.append((number, "stale", stale_handoff))
             continue
         if group_id in refused:
             outcomes.append((number, "blocked", refused[group_id]))
@@ -368,6 +380,7 @@ def _apply_batch(
         reason = planned.reason
         if action == "deactivate":
             deactivate[(sessions, reason)].append((membership_id, number, pending))
+            moves.extend(handed)
         else:
             read_only[reason].append((membership_id, number, pending))
 
@@ -406,6 +419,10 @@ def _apply_batch(
         for group_id, lacks in locked_out_groups(conn, guard).items():  # in, roll back
             raise WouldLockOutGroup(lockout_refusal(names.get(group_id, group_id), lacks[0]))
 
+    if moves:  # the hand-off, after the deactivations it belongs to (offboard.handoff)
+        apply_moves(conn, moves, actor_id=ctx.actor_id, at=at, run_id=ctx.run_id)
+    handed_off = {number: len(handed) for number, (_, handed) in handoffs.items() if handed}
+
     resolving = ctx.resolve_checklist
     for (sessions, reason), members in deactivate.items():
         record_for_members(
@@ -420,9 +437,10 @@ def _apply_batch(
             run_id=ctx.run_id,
         )
         for _, number, pending in members:
-            outcomes.append(
-                (number, "deactivated", _done_message(sessions, pending if resolving else None))
-            )
+            message = _done_message(sessions, pending if resolving else None)
+            if number in handed_off:
+                message += f"; handed off {plural(handed_off[number], 'appointment')}"
+            outcomes.append((number, "deactivated", message))
     for reason, members in read_only.items():
         record_for_members(
             conn,
@@ -440,6 +458,16 @@ def _apply_batch(
                 (number, "read_only", _done_message(None, pending if resolving else None))
             )
     return outcomes
+
+
+def _handoffs(conn: Connection, ctx: _Context, numbers: Sequence[int], at: datetime) -> dict:
+    """The batch's hand-off rows checked against the database (``offboard.handoff``)."""
+    rows = [
+        ctx.planned[n]
+        for n in numbers
+        if ctx.planned[n].handoff is not None and ctx.planned[n].action == "deactivate"
+    ]
+    return check_batch(conn, rows, ctx.planned_at, at) if rows else {}
 
 
 @functools.lru_cache(maxsize=1024)

@@ -37,6 +37,8 @@ _HEADER_ALIASES = {
     "practice_group": "group",
     "action": "action",
     "reason": "reason",
+    "handoff": "handoff",
+    "hand_off": "handoff",
 }
 _DELIMITERS = (",", ";", "\t")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
@@ -51,6 +53,7 @@ class Target:
     group: str | None = None
     action: str | None = None
     reason: str | None = None
+    handoff: str | None = None  # auto, cancel or a successor's email (opskit.handoff)
 
 
 def _header_key(cell: str) -> str:
@@ -160,7 +163,15 @@ def _target(fields: Mapping[str, Any], *, file: str, line: int) -> Target:
         group=group or None,
         action=normalise_action(fields.get("action"), file=file, line=line),
         reason=_text(fields.get("reason"), file=file, line=line, column="reason") or None,
+        handoff=_handoff(fields.get("handoff"), file=file, line=line),
     )
+
+
+def _handoff(value: Any, *, file: str, line: int) -> str | None:
+    from ..handoff import normalise_handoff
+
+    text = _text(value, file=file, line=line, column="handoff")
+    return normalise_handoff(text, file=file, line=line, column="handoff")
 
 
 def parse_csv(text: str, *, name: str = "input") -> list[Target]:

@@ -22,6 +22,7 @@ BLOCKERS = (
     "already_read_only",
     "full_access",
     "would_lock_out",
+    "no_successor",
 )
 
 PLAN_COLUMNS = [
@@ -41,6 +42,8 @@ PLAN_COLUMNS = [
     "future_appointments",
     "user_id",
     "fingerprint",
+    "handoff",
+    "appointments",
 ]
 
 
@@ -64,10 +67,15 @@ class PlanRow:
     future_appointments: int = 0
     user_id: str | None = None
     fingerprint: str | None = None
+    # the hand-off (auto, cancel or a successor's email) and what it does with each of
+    # the member's future appointments: appointment_id, starts_at, outcome, to
+    handoff: str | None = None
+    appointments: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         record = {name: getattr(self, name) for name in PLAN_COLUMNS}
         record["checklist"] = list(self.checklist)
+        record["appointments"] = [dict(a) for a in self.appointments]
         return record
 
 

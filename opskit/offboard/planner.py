@@ -51,6 +51,7 @@ def plan_offboarding(
     action: str = "deactivate",
     reason: str | None = None,
     source: str | None = None,
+    handoff: str | None = None,
 ) -> Plan:
     """Plan who to offboard; writes nothing.
 
@@ -58,18 +59,20 @@ def plan_offboarding(
     (``email`` and optionally ``group``/``group_id``, ``action``, ``reason``). A row
     without a group means every active membership of that user the actor may manage.
     ``group`` limits the plan to one group; ``action`` and ``reason`` are the defaults
-    for rows that do not say.
+    for rows that do not say, and ``handoff`` (``auto`` or ``cancel``) the hand-off of
+    deactivations whose row has no ``handoff`` (``offboard.handoff``).
     """
     wanted, label = read_targets(targets, name=source)
     default_action = normalise_action(action, file=None, line=None, column="--action")
     default_action = default_action or "deactivate"
     default_reason = (reason or "").strip() or None
+    default_handoff = _default_handoff(handoff)
     at = now()
     with db.read() as conn:
         who = acting_user(conn, actor)
         scope = find_group(conn, group) if group is not None else None
         planner = _Planner(conn, who, scope, at)
-        rows = planner.plan(wanted, default_action, default_reason)
+        rows = planner.plan(wanted, default_action, default_reason, default_handoff)
     return Plan(
         actor=who.email,
         actor_id=who.user_id,
@@ -79,9 +82,24 @@ def plan_offboarding(
             "group": scope.group_id if scope is not None else None,
             "action": default_action,
             "reason": default_reason,
+            "handoff": default_handoff,
         },
         rows=rows,
     )
+
+
+def _default_handoff(handoff: str | None) -> str | None:
+    from ..errors import BadInput
+    from ..handoff import AUTO, CANCEL, normalise_handoff
+
+    value = normalise_handoff(handoff)
+    if value not in (None, AUTO, CANCEL):
+        raise BadInput(
+            f"{handoff!r}: the plan's default hand-off is auto or cancel (name a successor "
+            "in the input's handoff column)",
+            column="--handoff",
+        )
+    return value
 
 
 class _Planner:
@@ -93,7 +111,9 @@ class _Planner:
         self.scope = scope
         self.at = at
 
-    def plan(self, targets: list[Target], action: str, reason: str | None) -> list[PlanRow]:
+    def plan(
+        self, targets: list[Target], action: str, reason: str | None, handoff: str | None = None
+    ) -> list[PlanRow]:
         """Plan rows for ``targets``, a slice at a time so that a million targets never
         have their users, memberships and states in memory all at once."""
         self.authority = manageable_groups(self.conn, self.actor.user_id)
@@ -101,9 +121,18 @@ class _Planner:
         self.names: dict[str, str] = {}
         self.lockout: dict[str, tuple] = {}  # group id -> what it lacks (R4)
         self.first_row: dict[int, int] = {}  # membership id -> first plan row naming it
+        self.handoffs: list[str | None] = []  # each plan row's own hand-off, if any
         rows: list[PlanRow] = []
         for part in chunks(targets, PLAN_SLICE):
             rows.extend(self._plan_slice(part, action, reason, start=len(rows) + 1))
+        # the hand-off is proposed for the whole plan at once: no two rows collide
+        for row, target_handoff in zip(rows, self.handoffs, strict=True):
+            if row.action == "deactivate":
+                row.handoff = target_handoff or handoff
+        if any(row.handoff for row in rows):
+            from .handoff import plan_handoffs
+
+            plan_handoffs(self.conn, rows, self.at)
         return rows
 
     def _plan_slice(
@@ -178,6 +207,7 @@ class _Planner:
                 reason=target.reason or reason,
             )
             rows.append(row)
+            self.handoffs.append(target.handoff)
             if pair is None:
                 row.blocker, row.message = "not_found", missing
                 continue

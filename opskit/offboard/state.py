@@ -3,7 +3,9 @@ pending checklist items, and the fingerprint that tells apply a row went stale.
 
 The fingerprint hashes the member's status, access level, read-only flag, ownership,
 open-session count and which checklist items are pending. Future appointments are
-shown but not fingerprinted: they are advisory, and the clock alone changes them.
+shown but not fingerprinted: they are advisory, and the clock alone changes them; a row
+with a hand-off has its fingerprint extended over the moves it would make
+(``offboard.handoff.with_handoff``).
 """
 
 from __future__ import annotations

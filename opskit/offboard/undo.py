@@ -134,6 +134,23 @@ def undo_run(
     return UndoResult(run=run_id, state="undone", rows=rows)
 
 
+def _give_back(conn, run_id, rows, reactivated, **change) -> dict[tuple[str, str], str]:
+    """The hand-off's undo for the reactivated members (``offboard.handoff.give_back``):
+    per member, what to add to its message."""
+    members = [(r.group_id, r.user_id) for r in rows if r.membership_id in reactivated]
+    if not members:
+        return {}
+    from .handoff import give_back
+
+    said = {}
+    for member, (count, left) in give_back(conn, run_id, members, **change).items():
+        text = f"; gave back {count} appointment{'s' if count != 1 else ''}" if count else ""
+        if left:
+            text += f"; left alone {', '.join(left)}"
+        said[member] = text
+    return said
+
+
 def _latest_run(m, actions: tuple[str, ...]):
     """The run id of the member's latest event among ``actions`` (a correlated subquery)."""
     e = s.audit_events.c
@@ -210,6 +227,9 @@ def _undo_batch(
     lifted: set[int] = set()
     for chunk in chunks(lift):
         lifted |= lift_read_only(conn, chunk)
+    given_back = _give_back(
+        conn, run_id, rows, reactivated, actor_id=actor_id, at=at, reason=reason
+    )
     restored: dict[int, list[str]] = defaultdict(list)
     if restore and (reactivated or lifted):
         for item in restore_checklist_settings(
@@ -256,6 +276,8 @@ def _undo_batch(
             result, message = "unchanged", "changed by someone since the run; left alone"
         if restored.get(mid):
             message += f"; restored {', '.join(restored[mid])}"
+        if (r.group_id, r.user_id) in given_back:
+            message += given_back[(r.group_id, r.user_id)]
         results.append(
             {
                 "row": r.row_no,

@@ -2,7 +2,9 @@
 
 Everything here displays or collects input; the rules live in ``opskit.checklist``.
 The widget resolves in two steps: a dry run shows what will change (and any refusal,
-with the rule's message), then Confirm does it.
+with the rule's message), then Confirm does it. The same two steps deactivate one
+member with a hand-off of their future appointments (``opskit.handoff``): the proposed
+moves are shown before Confirm.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ STATE_COLOURS = {
     "advisory": ("#6d4c00", "#ffecb3"),
     "not_applicable": ("#8a8a8a", "#f2f2f2"),
 }
+_HANDOFF_CHOICES = [
+    ("auto: spread over colleagues, fewest first", "auto"),
+    ("cancel them", "cancel"),
+]
 _CELL = "padding:3px 8px;border:1px solid #ddd;text-align:center;white-space:nowrap"
 _HEAD = "padding:3px 8px;border:1px solid #ddd;background:#fafafa;text-align:left"
 
@@ -209,6 +215,15 @@ class ChecklistWidget(w.VBox):
             [self.confirm_text, w.HBox([self.confirm_button, self.cancel_button])],
             layout=w.Layout(display="none", border="1px solid #c62828", padding="6px"),
         )
+        self.handoff_picker = w.Dropdown(
+            options=_HANDOFF_CHOICES, description="Hand-off", layout=w.Layout(width="45%")
+        )
+        self.handoff_button = w.Button(
+            description="Deactivate with hand-off",
+            button_style="warning",
+            tooltip="deactivate the selected member; their future appointments are handed off",
+        )
+        self._pending_handoff: tuple[str, str, str] | None = None
         self.message = w.HTML()
         self.export_path = w.Text(value=export_path, description="CSV file")
         self.export_button = w.Button(description="Export CSV")
@@ -216,11 +231,12 @@ class ChecklistWidget(w.VBox):
         for item, button in self.resolve_buttons.items():
             button.on_click(lambda _b, item=item: self.ask([item]))
         self.resolve_all_button.on_click(lambda _b: self.ask(["all"]))
+        self.handoff_button.on_click(lambda _b: self.ask_handoff())
         self.confirm_button.on_click(lambda _b: self.confirm())
         self.cancel_button.on_click(lambda _b: self.cancel())
         self.export_button.on_click(lambda _b: self.export())
         self.group_picker.observe(lambda _c: self.refresh(), names="value")
-        self.member_picker.observe(lambda _c: self._show_grid(), names="value")
+        self.member_picker.observe(lambda _c: self._selection_changed(), names="value")
 
         super().__init__(
             [
@@ -229,6 +245,7 @@ class ChecklistWidget(w.VBox):
                 self.grid,
                 w.HBox(list(self.resolve_buttons.values())),
                 self.resolve_all_button,
+                w.HBox([self.handoff_picker, self.handoff_button]),
                 self.confirm_box,
                 self.message,
                 w.HBox([self.export_path, self.export_button]),
@@ -275,7 +292,24 @@ class ChecklistWidget(w.VBox):
             options.append((f"{member['name']} <{member['email']}>{inactive}", member["email"]))
         self.member_picker.options = options
         self.member_picker.value = tuple(e for _label, e in options if e in kept)
+        self._refresh_successors()
         self._show_grid()
+
+    def _selection_changed(self) -> None:
+        self._refresh_successors()
+        self._show_grid()
+
+    def _refresh_successors(self) -> None:
+        from ..handoff import eligible_successors
+
+        group_id = self.group_picker.value
+        chosen = self.member_picker.value
+        leaving = chosen[0] if len(chosen) == 1 else None  # never their own successor
+        emails = eligible_successors(self.db, group_id, leaving=leaving) if group_id else []
+        kept = self.handoff_picker.value
+        options = [*_HANDOFF_CHOICES, *((f"to {e}", e) for e in emails)]
+        self.handoff_picker.options = options
+        self.handoff_picker.value = kept if kept in {v for _l, v in options} else "auto"
 
     def _visible_rows(self) -> list[dict[str, Any]]:
         chosen = set(self.member_picker.value)
@@ -323,8 +357,56 @@ class ChecklistWidget(w.VBox):
         self.confirm_box.layout.display = "flex"
         self.message.value = ""
 
+    def ask_handoff(self) -> None:
+        """Step one of a deactivation with hand-off: the dry run's proposed moves."""
+        from ..lifecycle import deactivate
+
+        self._hide_confirmation()
+        if len(self.member_picker.value) != 1:
+            self.message.value = _message("select the one member to deactivate", "error")
+            return
+        (email,) = self.member_picker.value
+        handoff = self.handoff_picker.value
+        try:
+            preview = deactivate(
+                self.db,
+                email,
+                self.group_picker.value,
+                actor=self.actor_box.value,
+                handoff=handoff,
+                dry_run=True,
+            )
+        except OpskitError as error:
+            self.message.value = _message(str(error), "error")
+            return
+        if preview.outcome == "unchanged":
+            self.message.value = _message(f"{email} is already inactive: nothing to do")
+            return
+        moves = "".join(
+            f'<li data-appointment="{html.escape(a["appointment_id"])}">'
+            f"{html.escape(a['starts_at'])} {html.escape(a['appointment_id'])}: "
+            + (f"to {html.escape(a['to'])}" if a["to"] else "cancelled")
+            + "</li>"
+            for a in preview.appointments
+        )
+        self.confirm_text.value = (
+            f"<b>Deactivate {html.escape(email)} as {html.escape(self.actor_box.value)}</b>, "
+            f"signing them out of {preview.sessions_revoked} session(s); "
+            + (
+                f"hand-off of {len(preview.appointments)} future appointment(s):<ul>{moves}</ul>"
+                if preview.appointments
+                else "no future appointment to hand off."
+            )
+        )
+        self._pending_handoff = (self.group_picker.value, email, handoff)
+        self.confirm_box.layout.display = "flex"
+        self.message.value = ""
+
     def confirm(self) -> None:
-        """Step two: resolve what was shown, then refresh."""
+        """Step two: do what was shown, then refresh."""
+        if self._pending_handoff is not None:
+            self._confirm_handoff()
+            return
         if self._pending is None:
             return
         selection, items = self._pending
@@ -340,12 +422,34 @@ class ChecklistWidget(w.VBox):
         self.message.value = _message(f"resolved {done} item(s)", "ok")
         self.refresh()
 
+    def _confirm_handoff(self) -> None:
+        from ..lifecycle import deactivate
+
+        assert self._pending_handoff is not None
+        group_id, email, handoff = self._pending_handoff
+        self._hide_confirmation()
+        try:
+            result = deactivate(
+                self.db, email, group_id, actor=self.actor_box.value, handoff=handoff
+            )
+        except OpskitError as error:
+            self.message.value = _message(str(error), "error")
+            return
+        moved = sum(a["outcome"] == "reassigned" for a in result.appointments)
+        cancelled = len(result.appointments) - moved
+        self.message.value = _message(
+            f"deactivated {email}; {moved} appointment(s) reassigned, {cancelled} cancelled",
+            "ok",
+        )
+        self.refresh()
+
     def cancel(self) -> None:
         self._hide_confirmation()
         self.message.value = _message("cancelled: nothing changed")
 
     def _hide_confirmation(self) -> None:
         self._pending = None
+        self._pending_handoff = None
         self.confirm_box.layout.display = "none"
 
     # exporting --------------------------------------------------------------------------

@@ -197,3 +197,147 @@ def test_every_data_command_accepts_db_and_format():
             continue
         names = {p.name for p in command.params}
         assert "db_url" in names, path
+
+
+# ---------------------------------------------------------------- hand-off (9.4)
+
+
+def test_appointments_lists_the_contract_keys_with_status(db_url, clinic):
+    proc = run("appointments", "--group", "g-harbour", "--format", "json", "--db", db_url)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["appointment_id"] for r in rows] == ["a2", "a0", "a1"]
+    assert set(rows[0]) == {
+        "appointment_id",
+        "group_id",
+        "email",
+        "patient_id",
+        "starts_at",
+        "status",
+    }
+    assert {r["status"] for r in rows} == {"booked"}
+    bad = run("appointments", "--from", "tomorrow", "--db", db_url)
+    assert "--from" in assert_one_line_error(bad, 2)
+
+
+def test_deactivate_with_handoff_adds_appointments_to_the_result(db_url, clinic):
+    proc = run(
+        "deactivate",
+        clinic.peter,
+        "--group",
+        "g-harbour",
+        "--actor",
+        clinic.ops,
+        "--handoff",
+        "auto",
+        "--format",
+        "json",
+        "--db",
+        db_url,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["appointments"] == [
+        {
+            "appointment_id": "a0",
+            "starts_at": "2026-07-02T10:00:00Z",
+            "outcome": "reassigned",
+            "to": clinic.fiona,
+        },
+        {
+            "appointment_id": "a1",
+            "starts_at": "2026-07-09T10:00:00Z",
+            "outcome": "reassigned",
+            "to": clinic.mia,
+        },
+    ]
+
+
+def test_deactivate_refuses_a_handoff_nobody_can_take_with_exit_1(db_url, clinic):
+    proc = run(
+        "deactivate",
+        clinic.peter,
+        "--group",
+        "g-harbour",
+        "--actor",
+        clinic.ops,
+        "--handoff",
+        clinic.rita,
+        "--db",
+        db_url,
+    )
+    assert "is read-only there" in assert_one_line_error(proc, 1)
+    bad = run(
+        "deactivate",
+        clinic.peter,
+        "--group",
+        "g-harbour",
+        "--actor",
+        clinic.ops,
+        "--handoff",
+        "everyone",
+        "--db",
+        db_url,
+    )
+    assert "--handoff" in assert_one_line_error(bad, 2)
+
+
+def test_handoff_out_writes_the_front_desk_csv_spreadsheet_safe(db_url, clinic, tmp_path, db):
+    from opskit import schema as s
+
+    with db.begin() as conn:
+        conn.execute(
+            s.appointments.update()
+            .where(s.appointments.c.appointment_id == "a0")
+            .values(patient_id="=HYPERLINK(1)")
+        )
+    out = tmp_path / "calls.csv"
+    proc = run(
+        "deactivate",
+        clinic.peter,
+        "--group",
+        "g-harbour",
+        "--actor",
+        clinic.ops,
+        "--handoff",
+        "cancel",
+        "--handoff-out",
+        str(out),
+        "--db",
+        db_url,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().splitlines() == [
+        "group_id,group,appointment_id,patient_id,starts_at,practitioner,outcome,to",
+        "g-harbour,Harbour Clinic,a0,'=HYPERLINK(1),2026-07-02T10:00:00Z,"
+        f"{clinic.peter},cancelled,",
+        f"g-harbour,Harbour Clinic,a1,p1,2026-07-09T10:00:00Z,{clinic.peter},cancelled,",
+    ]
+    folder = run(
+        "deactivate",
+        clinic.mia,
+        "--group",
+        "g-harbour",
+        "--actor",
+        clinic.ops,
+        "--handoff",
+        "cancel",
+        "--handoff-out",
+        str(tmp_path),
+        "--db",
+        db_url,
+    )
+    assert "--handoff-out" in assert_one_line_error(folder, 2)
+    no_handoff = run(
+        "deactivate",
+        clinic.mia,
+        "--group",
+        "g-harbour",
+        "--actor",
+        clinic.ops,
+        "--handoff-out",
+        str(out),
+        "--db",
+        db_url,
+    )
+    assert_one_line_error(no_handoff, 2)

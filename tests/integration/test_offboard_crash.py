@@ -169,3 +169,94 @@ def test_a_run_killed_midway_leaves_no_member_half_offboarded_and_resume_finishe
             {"run": run_id},
         ).scalar_one()
     assert duplicates == 0  # no deactivation and no checklist item was applied twice
+
+
+APPOINTMENTS = """
+SELECT a.appointment_id, a.group_id, a.practitioner_id, a.status,
+       (SELECT count(*) FROM audit_events e WHERE e.group_id = a.group_id
+          AND e.user_id = a.practitioner_id AND e.action = 'appointment_cancelled'
+          AND e.before LIKE '%' || a.appointment_id || '"%') AS events
+FROM appointments a WHERE a.starts_at > :now
+"""
+
+
+def test_a_run_killed_mid_hand_off_cancels_each_members_appointments_all_or_nothing(
+    synthetic, db_url, tmp_path
+):
+    """The hand-off rides in the row's batch: killed at any instant, a member is
+    deactivated with every planned appointment cancelled (one event each) or untouched
+    with every appointment booked; resume finishes it, nothing twice."""
+    db = synthetic
+    with db.read() as conn:
+        targets = conn.execute(
+            text(
+                "SELECT u.email, m.group_id FROM memberships m JOIN users u "
+                "ON u.user_id = m.user_id WHERE m.status = 'active' "
+                "AND m.access_level <> 'full' AND m.role = 'practitioner' "
+                "ORDER BY m.membership_id"
+            )
+        ).all()
+    plan = plan_offboarding(
+        db,
+        [{"email": e, "group_id": g} for e, g in targets],
+        actor="analyst@opskit.demo",
+        handoff="cancel",
+    )
+    planned = {
+        (row.group_id, row.user_id): {a["appointment_id"] for a in row.appointments}
+        for row in plan.to_apply
+    }
+    assert sum(len(ids) for ids in planned.values()) > 1000
+    plan_path = plan.save(tmp_path / "plan.json")
+
+    apply = subprocess.Popen(
+        [OPSKIT, "offboard", "apply", str(plan_path), "--batch-size", "100", "--db", db_url,
+         "--format", "json"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV,
+    )  # fmt: skip
+    try:
+        run_id, deadline = None, time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with db.read() as conn:
+                run_id = run_id or conn.execute(text("SELECT run_id FROM offboard_runs")).scalar()
+                done = conn.execute(
+                    text("SELECT count(*) FROM offboard_run_rows WHERE result = 'deactivated'")
+                ).scalar_one()
+            if done >= 300:
+                break
+            assert apply.poll() is None, apply.stderr.read().decode()
+            time.sleep(0.02)
+        apply.send_signal(signal.SIGKILL)
+    finally:
+        apply.kill()
+        apply.wait()
+
+    def check(expect_all_done: bool) -> None:
+        with db.read() as conn:
+            results = {
+                (r.group_id, r.user_id): r.result
+                for r in conn.execute(text(LEDGER), {"run": run_id})
+            }
+            rows = conn.execute(text(APPOINTMENTS), {"now": "2026-07-01 09:00:00"}).all()
+        pending = 0
+        for a in rows:
+            key = (a.group_id, a.practitioner_id)
+            if a.appointment_id not in planned.get(key, ()):
+                assert (a.status, a.events) == ("booked", 0), a
+            elif results.get(key) == "deactivated":
+                assert (a.status, a.events) == ("cancelled", 1), a
+            else:
+                pending += 1
+                assert results.get(key) is None and (a.status, a.events) == ("booked", 0), a
+        if expect_all_done:
+            assert pending == 0
+        else:
+            assert pending, "the run finished before it could be killed"
+
+    check(expect_all_done=False)
+    resume = subprocess.run(
+        [OPSKIT, "offboard", "resume", run_id, "--db", db_url, "--format", "json"],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )  # fmt: skip
+    assert resume.returncode == 0, resume.stderr
+    check(expect_all_done=True)

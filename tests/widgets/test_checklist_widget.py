@@ -129,3 +129,75 @@ def test_the_static_table_and_the_csv_export_for_a_group(db, clinic, tmp_path):
     path = export_checklist_csv(db, tmp_path / "harbour.csv", group=clinic.harbour)
     with open(path, newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 6 * 8
+
+
+# ------------------------------------------------------------------------ hand-off
+
+
+def appointment_owners(db):
+    a = s.appointments.c
+    with db.read() as conn:
+        return dict(conn.execute(select(a.appointment_id, a.practitioner_id)).all())
+
+
+def test_the_hand_off_offers_the_eligible_successors_of_the_group(db, clinic):
+    widget = widget_on_harbour(db, clinic, clinic.ops)
+    values = [v for _label, v in widget.handoff_picker.options]
+    # fiona (full) and mia (clinical); rita is read-only, ivan inactive, frank an admin
+    assert values == ["auto", "cancel", clinic.fiona, clinic.mia]
+
+
+def test_a_hand_off_shows_the_proposed_moves_then_confirm_applies_them(db, clinic):
+    widget = widget_on_harbour(db, clinic, clinic.ops)
+    widget.handoff_picker.value = clinic.mia
+    widget.handoff_button.click()
+    assert widget.confirm_box.layout.display != "none"
+    shown = widget.confirm_text.value
+    assert 'data-appointment="a0"' in shown and 'data-appointment="a1"' in shown
+    assert shown.count(f"to {clinic.mia}") == 2
+    assert appointment_owners(db)["a0"] == "u-peter"  # nothing yet
+
+    widget.confirm_button.click()
+    assert appointment_owners(db) == {"a0": "u-mia", "a1": "u-mia", "a2": "u-peter"}
+    assert "2 appointment(s) reassigned, 0 cancelled" in widget.message.value
+    assert widget.confirm_box.layout.display == "none"
+    assert [e["action"] for e in audit_events(db)] == [
+        "deactivated",
+        "appointment_reassigned",
+        "appointment_reassigned",
+    ]
+
+
+def test_cancel_on_the_hand_off_confirmation_changes_nothing(db, clinic):
+    widget = widget_on_harbour(db, clinic, clinic.ops)
+    widget.handoff_picker.value = "cancel"
+    widget.handoff_button.click()
+    assert widget.confirm_text.value.count("cancelled") == 2
+    widget.cancel_button.click()
+    assert appointment_owners(db)["a0"] == "u-peter"
+    assert audit_events(db) == []
+
+
+def test_a_hand_off_nobody_can_take_shows_the_refusal_inline(db, clinic):
+    from .. import scenarios
+
+    with db.begin() as conn:
+        conn.execute(
+            s.appointments.insert().values(
+                appointment_id="m0", group_id="g-summit", practitioner_id="u-mia",
+                patient_id="p", starts_at=scenarios.T0.replace(day=2, hour=10), status="booked",
+            )
+        )  # fmt: skip
+    widget = widget_on_harbour(db, clinic, clinic.ops)
+    widget.handoff_picker.value = clinic.mia
+    widget.handoff_button.click()
+    assert widget.confirm_box.layout.display == "none"
+    assert "appointment a0 at 2026-07-02T10:00:00Z cannot be placed" in widget.message.value
+
+
+def test_the_hand_off_needs_exactly_one_member_selected(db, clinic):
+    widget = widget_on_harbour(db, clinic, clinic.ops)
+    widget.select_members([clinic.peter, clinic.mia])
+    widget.handoff_button.click()
+    assert "select the one member" in widget.message.value
+    assert widget.confirm_box.layout.display == "none"

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_dormancy_policy"
-down_revision = "0010_identity"
+down_revision = "0011_appointment_status"
 branch_labels = None
 depends_on = None
 

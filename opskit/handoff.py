@@ -1,0 +1,627 @@
+"""Hand-off: a leaver's future appointments go to a colleague, or are cancelled.
+
+The rule, once (docs/rules.md, "Hand-off"), in a set-based form that a single
+deactivation calls with one leaver and a bulk batch with many:
+
+- only the leaver's *booked* appointments in that group starting after now move; past
+  ones, other groups' ones and patient records are never touched;
+- an eligible successor is an active, non-read-only practitioner of the group at
+  ``clinical`` or ``full`` who is not leaving in the same change (``successor_lack``);
+- no double-booking: a successor with a booked appointment starting at the same time
+  (in any group: it is one person's diary) cannot take it, and neither can one who took
+  another appointment at that time earlier in the same proposal;
+- ``auto`` gives each appointment, in time order, to the eligible successor with the
+  fewest future appointments (counting what the proposal already gave them), ties by
+  email; ``cancel`` cancels; an email names the one successor;
+- all or nothing: an appointment that cannot be placed refuses the change
+  (``NoSuccessor``), naming it.
+
+``propose`` reads and decides (it writes nothing); ``apply_moves`` writes the moves
+inside the caller's transaction with one audit event per appointment
+(``appointment_reassigned`` / ``appointment_cancelled``), then checks in SQL that no
+successor ended up booked twice at one time.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    Table,
+    and_,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+
+from . import schema as s
+from .audit import event_row, record_many
+from .clock import iso
+from .errors import BadInput, Refused
+from .rules import email_key
+from .schema import Action
+
+AUTO = "auto"
+CANCEL = "cancel"
+SUCCESSOR_LEVELS = ("clinical", s.FULL)
+MOVE_COLUMNS = ["appointment_id", "starts_at", "outcome", "to"]
+
+_a = s.appointments.c
+_m = s.memberships.c
+_u = s.users.c
+
+
+class NoSuccessor(Refused):
+    """An appointment of the hand-off cannot be placed: the whole change is refused."""
+
+
+def normalise_handoff(
+    value: Any, *, file: str | None = None, line: int | None = None, column: str = "--handoff"
+) -> str | None:
+    """``auto``, ``cancel``, a successor's email (R11: trimmed, case-insensitive), or
+    None (no hand-off: the appointments stay as they are)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadInput(
+            f"{value!r} is not a hand-off (auto, cancel or an email)",
+            file=file,
+            line=line,
+            column=column,
+        )
+    text = value.strip()
+    if not text:
+        return None
+    if text.lower() in (AUTO, CANCEL):
+        return text.lower()
+    if "@" not in text or any(c.isspace() for c in text) or len(text) > 320:
+        raise BadInput(
+            f"{text!r} is not a hand-off (auto, cancel or a successor's email)",
+            file=file,
+            line=line,
+            column=column,
+        )
+    return email_key(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Leaver:
+    group_id: str
+    user_id: str
+    handoff: str  # auto, cancel or a successor's email key
+
+
+@dataclass(slots=True)
+class Move:
+    """One appointment of a leaver and what the hand-off does with it."""
+
+    appointment_id: str
+    group_id: str
+    from_user_id: str
+    patient_id: str
+    starts_at: datetime
+    outcome: str | None = None  # reassigned, cancelled; None: cannot be placed
+    to_user_id: str | None = None
+    to: str | None = None  # the successor's email
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "appointment_id": self.appointment_id,
+            "starts_at": iso(self.starts_at),
+            "outcome": self.outcome,
+            "to": self.to,
+        }
+
+    def for_front_desk(self) -> dict[str, Any]:
+        return {**self.to_dict(), "group_id": self.group_id, "patient_id": self.patient_id}
+
+
+@dataclass
+class Proposal:
+    """What the hand-off does with one leaver's appointments."""
+
+    leaver: Leaver
+    moves: list[Move] = field(default_factory=list)
+    problem: str | None = None  # why it cannot be done (None: every move placed)
+
+    @property
+    def placed(self) -> bool:
+        return self.problem is None
+
+
+def future_appointments(
+    conn: Connection, members: Iterable[tuple[str, str]], after: datetime
+) -> dict[tuple[str, str], list[Move]]:
+    """The booked appointments after ``after`` of each (group_id, user_id), in time order."""
+    found: dict[tuple[str, str], list[Move]] = defaultdict(list)
+    members = sorted(set(members))
+    for start in range(0, len(members), 5000):
+        part = members[start : start + 5000]
+        query = (
+            select(_a.appointment_id, _a.group_id, _a.practitioner_id, _a.patient_id, _a.starts_at)
+            .where(
+                tuple_(_a.group_id, _a.practitioner_id).in_(part),
+                _a.status == "booked",
+                _a.starts_at > after,
+            )
+            .order_by(_a.group_id, _a.practitioner_id, _a.starts_at, _a.appointment_id)
+        )
+        for row in conn.execute(query):
+            found[(row.group_id, row.practitioner_id)].append(Move(*row))
+    return found
+
+
+def successor_lack(member: Any | None) -> str | None:
+    """Why a member cannot take a leaver's appointments (None: eligible)."""
+    if member is None:
+        return "is not a member of the group"
+    if member.status != "active":
+        return "is inactive there"
+    if member.role != "practitioner":
+        return "is not a practitioner there"
+    if member.read_only:
+        return "is read-only there"
+    if member.access_level not in SUCCESSOR_LEVELS:
+        return f"has {member.access_level} access there (a successor needs clinical or full)"
+    return None
+
+
+def can_succeed(m: Any = s.memberships):
+    """``successor_lack`` in SQL, on the membership table (or alias) ``m``: the
+    membership could take a leaver's appointments (before the leaver is left out)."""
+    return and_(
+        m.c.status == "active",
+        m.c.role == "practitioner",
+        m.c.read_only.is_(False),
+        m.c.access_level.in_(SUCCESSOR_LEVELS),
+    )
+
+
+def booked_at(conn: Connection, slots: Iterable[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
+    """Which (practitioner user_id, starts_at) of ``slots`` hold a booked appointment, in
+    any group (it is one person's diary)."""
+    pairs = sorted(set(slots))
+    found: set[tuple[str, datetime]] = set()
+    for start in range(0, len(pairs), 5000):
+        query = select(_a.practitioner_id, _a.starts_at).where(
+            tuple_(_a.practitioner_id, _a.starts_at).in_(pairs[start : start + 5000]),
+            _a.status == "booked",
+        )
+        found.update(conn.execute(query).all())
+    return found
+
+
+@dataclass
+class _Candidates:
+    """The eligible successors of the groups concerned, their loads and busy times."""
+
+    by_group: dict[str, list[tuple[str, str]]]  # group -> [(email key, user_id)]
+    load: dict[str, int]  # user_id -> future booked appointments (all groups)
+    busy: set[tuple[str, datetime]]  # (user_id, starts_at) already booked
+
+
+def _candidates(
+    conn: Connection, group_ids: set[str], leaving: set[tuple[str, str]], after: datetime
+) -> _Candidates:
+    by_group: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    ordered = sorted(group_ids)
+    for start in range(0, len(ordered), 5000):
+        query = (
+            select(_m.group_id, _m.user_id, _u.email_key)
+            .join(s.users, _u.user_id == _m.user_id)
+            .where(_m.group_id.in_(ordered[start : start + 5000]), can_succeed())
+        )
+        for group_id, user_id, key in conn.execute(query):
+            if (group_id, user_id) not in leaving:
+                by_group[group_id].append((key, user_id))
+    users = sorted({uid for found in by_group.values() for _, uid in found})
+    load: dict[str, int] = dict.fromkeys(users, 0)
+    busy: set[tuple[str, datetime]] = set()
+    for start in range(0, len(users), 5000):
+        query = select(_a.practitioner_id, _a.starts_at).where(
+            _a.practitioner_id.in_(users[start : start + 5000]),
+            _a.status == "booked",
+            _a.starts_at > after,
+        )
+        for user_id, starts_at in conn.execute(query):
+            load[user_id] += 1
+            busy.add((user_id, starts_at))
+    return _Candidates(by_group, load, busy)
+
+
+def propose(
+    conn: Connection,
+    leavers: Sequence[Leaver],
+    *,
+    at: datetime,
+    emails: dict[str, str] | None = None,
+    also_leaving: set[tuple[str, str]] = frozenset(),
+) -> list[Proposal]:
+    """What the hand-off would do for each leaver (in the order given); writes nothing.
+
+    The leavers share one proposal: a successor given an appointment at a time is busy
+    at that time for every later leaver, and no leaver is another's successor.
+    ``emails`` maps user ids to the emails to show (read when missing);
+    ``also_leaving`` (group_id, user_id) are members changing in the same change without
+    a hand-off of their own, who cannot be successors either.
+    """
+    if not leavers:
+        return []
+    members = {(lv.group_id, lv.user_id) for lv in leavers} | set(also_leaving)
+    diaries = future_appointments(conn, {(lv.group_id, lv.user_id) for lv in leavers}, at)
+    cands = _candidates(conn, {lv.group_id for lv in leavers}, members, at)
+    named = _named_successors(conn, [lv for lv in leavers if lv.handoff not in (AUTO, CANCEL)])
+    shown = dict(emails or {})
+    missing = {lv.user_id for lv in leavers} | set(cands.load)
+    missing -= shown.keys()
+    for start in range(0, len(ordered := sorted(missing)), 5000):
+        query = select(_u.user_id, _u.email).where(_u.user_id.in_(ordered[start : start + 5000]))
+        shown.update(dict(conn.execute(query).all()))
+    proposals = []
+    for leaver in leavers:
+        proposal = Proposal(leaver, moves=diaries.get((leaver.group_id, leaver.user_id), []))
+        proposals.append(proposal)
+        if not proposal.moves:
+            continue
+        if leaver.handoff == CANCEL:
+            for move in proposal.moves:
+                move.outcome = "cancelled"
+            continue
+        if leaver.handoff == AUTO:
+            pool = cands.by_group.get(leaver.group_id, [])
+        else:
+            member = named.get((leaver.group_id, leaver.handoff))
+            lack = (
+                "is the member leaving"
+                if member is not None and member.user_id == leaver.user_id
+                else "is leaving in the same change"
+                if member is not None and (leaver.group_id, member.user_id) in members
+                else successor_lack(member)
+            )
+            if lack is not None:
+                proposal.problem = f"{leaver.handoff} cannot take the appointments: {lack}"
+                continue
+            pool = [(leaver.handoff, member.user_id)]
+        if not pool:
+            proposal.problem = "no eligible successor in the group"
+            continue
+        unplaced = []
+        for move in proposal.moves:
+            free = [c for c in pool if (c[1], move.starts_at) not in cands.busy]
+            if not free:
+                unplaced.append(move)
+                continue
+            key, user_id = min(free, key=lambda c: (cands.load[c[1]], c[0]))
+            move.outcome, move.to_user_id, move.to = "reassigned", user_id, shown.get(user_id, key)
+            cands.load[user_id] += 1
+            cands.busy.add((user_id, move.starts_at))
+        if unplaced:
+            first = unplaced[0]
+            proposal.problem = (
+                f"appointment {first.appointment_id} at {iso(first.starts_at)} cannot be "
+                "placed: every eligible successor is booked then"
+                + (f" (and {len(unplaced) - 1} more)" if len(unplaced) > 1 else "")
+            )
+            # nothing of this leaver is handed off: give back what the proposal took
+            for move in proposal.moves:
+                if move.to_user_id is not None:
+                    cands.load[move.to_user_id] -= 1
+                    cands.busy.discard((move.to_user_id, move.starts_at))
+                move.outcome = move.to_user_id = move.to = None
+    return proposals
+
+
+def _named_successors(conn: Connection, leavers: Sequence[Leaver]) -> dict[tuple[str, str], Any]:
+    """The memberships of the named successors, by (group_id, email key)."""
+    wanted = sorted({(lv.group_id, lv.handoff) for lv in leavers})
+    found: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(wanted), 5000):
+        query = (
+            select(s.memberships, _u.email_key)
+            .join(s.users, _u.user_id == _m.user_id)
+            .where(tuple_(_m.group_id, _u.email_key).in_(wanted[start : start + 5000]))
+        )
+        for row in conn.execute(query):
+            found[(row.group_id, row.email_key)] = row
+    return found
+
+
+def refusal(email: str, group: str, problem: str) -> str:
+    """The refusal of a hand-off that cannot be placed (exit 1)."""
+    return f"refused: the hand-off of {email}'s appointments in {group} failed: {problem}"
+
+
+def digest(moves: Iterable[Any]) -> str:
+    """What a plan row's fingerprint covers of its hand-off: which appointments, when,
+    and what happens to each (``Move`` or its ``to_dict``)."""
+    parts = []
+    for move in moves:
+        record = move.to_dict() if isinstance(move, Move) else move
+        parts.append(
+            f"{record['appointment_id']}@{record['starts_at']}>{record['outcome']}:{record['to']}"
+        )
+    return hashlib.sha256("|".join(sorted(parts)).encode()).hexdigest()[:16]
+
+
+def apply_moves(
+    conn: Connection,
+    moves: Sequence[Move],
+    *,
+    actor_id: str,
+    at: datetime,
+    run_id: str | None = None,
+    reason: str | None = None,
+) -> int:
+    """Write the moves in the caller's transaction: each statement is conditional on the
+    appointment still being booked with its practitioner at its time, so a short count
+    (something changed underneath) refuses the change. Then one audit event per
+    appointment, and the double-booking guard. Returns how many appointments changed."""
+    moves = [m for m in moves if m.outcome is not None]
+    if not moves:
+        return 0
+    # the moves in a temporary table keyed by appointment (one executemany), then one
+    # UPDATE per kind of move for the whole set: each appointment found by primary key,
+    # conditional on still being booked with its practitioner now, its successor looked
+    # up by key. Dropped at the end; a failed transaction's rollback removes it too.
+    table = Table(
+        "opskit_handoff_moves",
+        MetaData(),
+        Column("appointment_id", _a.appointment_id.type, primary_key=True),
+        Column("from_user_id", _a.practitioner_id.type, nullable=False),
+        Column("to_user_id", _a.practitioner_id.type, nullable=True),
+        prefixes=["TEMPORARY"],
+    )
+    table.create(conn)
+    conn.execute(
+        insert(table),
+        [
+            {"appointment_id": m.appointment_id, "from_user_id": m.from_user_id,
+             "to_user_id": m.to_user_id}
+            for m in moves
+        ],
+    )  # fmt: skip
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table.name}")  # temporary tables get no statistics
+    t = table.c
+
+    def of_appointment(column):
+        return select(column).where(t.appointment_id == _a.appointment_id).scalar_subquery()
+
+    changed = 0
+    for reassigning in (True, False):
+        listed = select(t.appointment_id).where(
+            t.to_user_id.is_not(None) if reassigning else t.to_user_id.is_(None)
+        )
+        statement = update(s.appointments).where(
+            _a.appointment_id.in_(listed),
+            _a.practitioner_id == of_appointment(t.from_user_id),
+            _a.status == "booked",
+        )
+        if reassigning:
+            statement = statement.values(practitioner_id=of_appointment(t.to_user_id))
+        else:
+            statement = statement.values(status="cancelled")
+        changed += conn.execute(statement).rowcount
+    table.drop(conn)
+    if changed != len(moves):
+        raise NoSuccessor(
+            f"refused: {len(moves) - changed} of {len(moves)} appointments changed while "
+            "the hand-off was being made; nothing was handed off, try again"
+        )
+    taken = {(m.to_user_id, m.starts_at) for m in moves if m.to_user_id}
+    if taken:
+        guard_not_double_booked(conn, taken)
+    record_many(
+        conn,
+        (
+            event_row(
+                at=at,
+                actor_id=actor_id,
+                group_id=move.group_id,
+                user_id=move.from_user_id,
+                action=Action.APPOINTMENT_REASSIGNED
+                if move.to_user_id
+                else Action.APPOINTMENT_CANCELLED,
+                before={
+                    "appointment_id": move.appointment_id,
+                    "practitioner_id": move.from_user_id,
+                    "starts_at": iso(move.starts_at),
+                    "status": "booked",
+                },
+                after={"practitioner_id": move.to_user_id, "to": move.to}
+                if move.to_user_id
+                else {"status": "cancelled"},
+                reason=reason,
+                run_id=run_id,
+            )
+            for move in moves
+        ),
+    )
+    return changed
+
+
+def guard_not_double_booked(conn: Connection, taken: set[tuple[str, datetime]]) -> None:
+    """No practitioner of ``taken`` (user_id, starts_at) holds two booked appointments
+    starting then: checked in SQL after the writes, so it holds whatever the proposal
+    was built from (a booking made since, a hand-edited plan)."""
+    pairs = sorted(taken)
+    for start in range(0, len(pairs), 5000):
+        query = (
+            select(_a.practitioner_id, _a.starts_at, func.min(_u.email))
+            .join(s.users, _u.user_id == _a.practitioner_id)
+            .where(
+                tuple_(_a.practitioner_id, _a.starts_at).in_(pairs[start : start + 5000]),
+                _a.status == "booked",
+            )
+            .group_by(_a.practitioner_id, _a.starts_at)
+            .having(func.count() > 1)
+            .limit(1)
+        )
+        clash = conn.execute(query).first()
+        if clash is not None:
+            raise NoSuccessor(
+                f"refused: {clash[2]} would be booked twice at {iso(clash[1])}; "
+                "nothing was handed off"
+            )
+
+
+# ---------------------------------------------------------------- for the front desk
+
+FRONT_DESK_COLUMNS = [
+    "group_id",
+    "group",
+    "appointment_id",
+    "patient_id",
+    "starts_at",
+    "practitioner",
+    "outcome",
+    "to",
+]
+
+
+def front_desk_rows(
+    moves: Iterable[Move | dict[str, Any]], *, group: str, practitioner: str
+) -> list[dict[str, Any]]:
+    """The affected patients and times of one leaver, for the clinic to call."""
+    rows = []
+    for move in moves:
+        record = move.for_front_desk() if isinstance(move, Move) else move
+        if record.get("outcome") is None:
+            continue
+        rows.append(
+            {
+                "group_id": record.get("group_id"),
+                "group": group,
+                "appointment_id": record["appointment_id"],
+                "patient_id": record.get("patient_id"),
+                "starts_at": record["starts_at"],
+                "practitioner": practitioner,
+                "outcome": record["outcome"],
+                "to": record.get("to"),
+            }
+        )
+    return rows
+
+
+_UNSAFE_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe(value: Any) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula (docs/rules.md,
+    "CSV written for people")."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_UNSAFE_START) else text
+
+
+def check_front_desk_path(path: str | Path, db: Any) -> Path:
+    """Bad input (before anything changes): a folder, a missing parent folder, or the
+    database file itself."""
+    target = Path(path)
+    if target.is_dir():
+        raise BadInput("is a folder; give a file name for the CSV", column="--handoff-out")
+    if not target.parent.is_dir():
+        raise BadInput(f"no folder {str(target.parent)!r} to write into", column="--handoff-out")
+    database = getattr(getattr(db, "engine", None), "url", None)
+    sqlite_file = (
+        database.database
+        if database is not None and database.get_backend_name() == "sqlite"
+        else None
+    )
+    if sqlite_file and target.resolve() == Path(sqlite_file).resolve():
+        raise BadInput("is the database file; give another file name", column="--handoff-out")
+    return target
+
+
+def write_front_desk_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """Write the front desk's CSV (UTF-8, spreadsheet-safe); returns its path."""
+    path = Path(path)
+    if path.is_dir():
+        raise BadInput("is a folder; give a file name for the CSV", column="--handoff-out")
+    try:
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(FRONT_DESK_COLUMNS)
+            for row in rows:
+                writer.writerow([_safe(row.get(c)) for c in FRONT_DESK_COLUMNS])
+    except OSError as error:
+        raise BadInput(f"cannot write {path}: {error.strerror}", column="--handoff-out") from None
+    return path
+
+
+# ---------------------------------------------------------------- the listing
+
+APPOINTMENT_COLUMNS = ["appointment_id", "group_id", "email", "patient_id", "starts_at", "status"]
+
+
+def list_appointments(
+    db: Any,
+    *,
+    group: str | None = None,
+    user: str | None = None,
+    starting: str | datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Appointments (booked and cancelled) by group, time and id; ``user`` limits them
+    to one practitioner's, ``starting`` to those starting at or after a time."""
+    from .clock import parse_time
+    from .rules import find_group, find_user
+
+    query = (
+        select(
+            _a.appointment_id,
+            _a.group_id,
+            _u.email,
+            _a.patient_id,
+            _a.starts_at,
+            _a.status,
+        )
+        .join(s.users, _u.user_id == _a.practitioner_id)
+        .order_by(_a.group_id, _a.starts_at, _a.appointment_id)
+    )
+    if isinstance(starting, str):
+        try:
+            starting = parse_time(starting, where="--from")
+        except BadInput:
+            raise BadInput(f"{starting!r} is not an ISO 8601 time", column="--from") from None
+    if starting is not None:
+        query = query.where(_a.starts_at >= starting)
+    with db.read() as conn:
+        if group is not None:
+            query = query.where(_a.group_id == find_group(conn, group).group_id)
+        if user is not None:
+            query = query.where(
+                _a.practitioner_id == find_user(conn, user, option="--user").user_id
+            )
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    for row in rows:
+        row["starts_at"] = iso(row["starts_at"])
+    return rows
+
+
+def eligible_successors(db: Any, group: str, *, leaving: str | None = None) -> list[str]:
+    """The emails of the group's eligible successors (``successor_lack``), by email;
+    ``leaving`` (an email) is left out."""
+    from .rules import find_group
+
+    with db.read() as conn:
+        grp = find_group(conn, group)
+        query = (
+            select(_u.email)
+            .join(s.memberships, _m.user_id == _u.user_id)
+            .where(_m.group_id == grp.group_id, can_succeed())
+            .order_by(_u.email_key)
+        )
+        if leaving is not None:
+            query = query.where(_u.email_key != email_key(leaving))
+        return list(conn.execute(query).scalars())
