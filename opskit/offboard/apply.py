@@ -33,8 +33,8 @@ from ..checklist import resolve_items
 from ..clock import now
 from ..db import Database
 from ..errors import BadInput, OpskitError, Refused, WouldLockOutGroup
-from ..identity import acting_user, bound
 from ..handoff import apply_moves
+from ..identity import acting_user, bound
 from ..lifecycle import make_read_only, revoke_sessions, set_status
 from ..rules import (
     email_key,
