@@ -43,10 +43,12 @@ def read_csv_file(path: Path, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray]
         frame, lines = _read_quoted(content, spec)
         padded = True
     for name in spec.names:
+        if name not in frame:  # an optional column the file leaves out
+            frame[name] = pd.Series([""] * len(frame), index=frame.index, dtype=object)
         frame[name] = frame[name].astype(object)
         if padded:
             frame[name] = frame[name].str.strip()
-    return frame, lines
+    return frame[list(spec.names)], lines
 
 
 def _check_header(header: list[str], spec: FileSpec, line: int) -> list[str]:
@@ -60,7 +62,7 @@ def _check_header(header: list[str], spec: FileSpec, line: int) -> list[str]:
             )
         seen.add(name)
     for name in spec.names:
-        if name not in seen:
+        if name not in seen and name not in spec.optional_names:
             raise BadInput(
                 f"the header lacks this column; expected the columns {expected}",
                 file=spec.file,
@@ -136,7 +138,7 @@ def _read_plain(data: bytes, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray, 
     if len(frame) != len(records):  # the two readers disagree: trust the csv module
         return (*_read_quoted(data.decode("utf-8"), spec), True)
     frame.columns = header
-    return frame[list(spec.names)].copy(), records + 1, _may_be_padded(buf)
+    return frame[_present(spec, header)].copy(), records + 1, _may_be_padded(buf)
 
 
 def _read_quoted(content: str, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray]:
@@ -158,4 +160,8 @@ def _read_quoted(content: str, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray
         if len(row) != len(header):
             raise _ragged(spec, line, len(row), len(header))
     frame = pd.DataFrame(rows[1:], columns=header, dtype=object)
-    return frame[list(spec.names)].copy(), np.asarray(lines[1:], dtype=np.int64)
+    return frame[_present(spec, header)].copy(), np.asarray(lines[1:], dtype=np.int64)
+
+
+def _present(spec: FileSpec, header: list[str]) -> list[str]:
+    return [name for name in spec.names if name in header]

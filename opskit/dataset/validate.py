@@ -132,6 +132,14 @@ def _convert(frame: pd.DataFrame, spec: FileSpec, problems: _Problems):
             bad |= wrong
             typed[col.name] = pd.to_numeric(values.where(~wrong & ~empty), errors="coerce")
             typed[col.name] = np.asarray(typed[col.name], dtype=float)
+        elif col.kind == "int":
+            wrong = ~values.str.fullmatch(r"\d{1,18}").to_numpy(dtype=bool) & ~empty
+            flag(wrong, lambda v: f"{v!r} is not a whole number")
+            bad |= wrong
+            typed[col.name] = np.asarray(
+                pd.to_numeric(values.where(~wrong & ~empty), errors="coerce").fillna(0),
+                dtype=np.int64,
+            )
         else:  # pragma: no cover - a spec error
             raise AssertionError(col.kind)
         valid[col.name] = ~bad & ~empty
@@ -433,6 +441,13 @@ def _validate_clinical(table, id_column):
     return validate
 
 
+def _validate_history(id_column):
+    def validate(frame, raw, valid, problems, ctx, lines):
+        _check_unique(raw, problems, (id_column,), _duplicate_of(raw, lines, (id_column,)))
+
+    return validate
+
+
 _VALIDATORS = {
     "groups": _validate_groups,
     "users": _validate_users,
@@ -446,6 +461,8 @@ _VALIDATORS = {
     "sessions": _validate_sessions,
     "appointments": _validate_clinical("appointments", "appointment_id"),
     "patient_records": _validate_clinical("patient_records", "record_id"),
+    "audit_events": _validate_history("event_id"),
+    "settings_snapshots": _validate_history("snapshot_id"),
 }
 
 
