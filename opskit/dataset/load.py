@@ -180,7 +180,7 @@ def _bulk_transaction(db: Database) -> Iterator[Connection]:
         with db.begin() as conn:
             yield conn
         return
-    with db.engine.connect() as conn:
+    with db.lock_waits(), db.engine.connect() as conn:
         driver = conn.connection.driver_connection
         driver.execute("PRAGMA foreign_keys = OFF")
         cache = driver.execute("PRAGMA cache_size").fetchone()[0]

@@ -35,7 +35,7 @@ from .. import schema as s
 from ..audit import record_for_members
 from ..checklist import resolve_items
 from ..clock import now
-from ..db import Database
+from ..db import Database, LockTimeout
 from ..errors import BadInput, OpskitError, Refused, WouldLockOutGroup
 from ..lifecycle import make_read_only, revoke_sessions, set_status
 from ..rules import (
@@ -194,6 +194,8 @@ def _process(db: Database, ctx: _Context, numbers: list[int]) -> None:
             lock_run(conn, ctx.run_id)
             outcomes = _apply_batch(conn, ctx, numbers)
             _record_results(conn, ctx, outcomes)
+    except LockTimeout:
+        raise  # no row's fault: the run is interrupted, and resume finishes it
     except _RECOVERABLE as error:
         if len(numbers) > 1:
             half = len(numbers) // 2
