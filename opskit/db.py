@@ -75,6 +75,8 @@ def _is_lock_timeout(error: OperationalError) -> bool:
         return True
     text = str(orig or error).lower()
     return "database is locked" in text or "database table is locked" in text
+
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._common import db_option, emit_rows, format_option, open_db
+from ._common import check_out_path, db_option, emit_rows, format_option, open_db
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +47,7 @@ def inactive_cmd(group, db_url, fmt):
 @group_option
 @click.option(
     "--days",
-    type=int,
+    type=click.IntRange(0, 36_500),
     default=90,
     show_default=True,
     help="Dormant after this many days without signing in.",
@@ -55,7 +55,7 @@ def inactive_cmd(group, db_url, fmt):
 @click.option(
     "--grace",
     "grace_days",
-    type=int,
+    type=click.IntRange(0, 36_500),
     default=30,
     show_default=True,
     help="Members who never signed in count once they joined this many days ago.",
@@ -73,7 +73,10 @@ def dormant_cmd(group, days, grace_days, out, db_url, fmt):
     """Active members who have not signed in for --days days: offboarding candidates."""
     from ..reports import dormant_report, write_candidates_csv
 
-    frame = dormant_report(open_db(db_url), days=days, grace_days=grace_days, group=group)
+    db = open_db(db_url)
+    if out is not None:
+        out = check_out_path(out, db)
+    frame = dormant_report(db, days=days, grace_days=grace_days, group=group)
     _emit(frame, fmt)
     if out is not None:
         written = write_candidates_csv(frame, out)

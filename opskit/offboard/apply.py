@@ -488,8 +488,18 @@ def resume_run(db: Database, run_id: str, *, progress: bool | None = True) -> Ru
         run = claim(conn, run_id, doing="resume")
         if run.state == "undone":
             raise Refused(f"run {run_id} was undone; plan again to offboard these members")
-        if run.state != "done":
+        undoing = RunOptions.from_json(run.options).undoing
+        if undoing and run.state != "done":  # an undo that stopped part-way: finish it
+            actor = conn.execute(
+                select(s.users.c.email).where(s.users.c.user_id == undoing)
+            ).scalar_one()
+        elif run.state != "done":
             take_over(conn, run_id)
+    if undoing and run.state != "done":
+        from .undo import undo_run
+
+        undo_run(db, run_id, actor=actor, progress=progress)
+        return run_summary(db, run_id)
     if run.state != "done":
         options = RunOptions.from_json(run.options)
         with db.read() as conn:
