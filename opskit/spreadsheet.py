@@ -23,6 +23,12 @@ def spreadsheet_safe(value: Any) -> str:
 
 def write_csv(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Write a header and rows of cells as spreadsheet-safe CSV to ``out``."""
-    writer = csv.writer(out, lineterminator="\n")
+    cells = [[spreadsheet_safe(cell) for cell in row] for row in rows]
+    # the csv module quotes a "\n" but not a lone "\r" when lines end in "\n": text
+    # holding one is written fully quoted, so that the row stays one row
+    carriage_return = any("\r" in cell for row in cells for cell in row)
+    writer = csv.writer(
+        out, lineterminator="\n", quoting=csv.QUOTE_ALL if carriage_return else csv.QUOTE_MINIMAL
+    )
     writer.writerow([spreadsheet_safe(name) for name in header])
-    writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
+    writer.writerows(cells)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .. import schema
+from .. import rules, schema
 from ..clock import parse_time
 from ..errors import BadInput
 from .files import FileSpec
@@ -268,6 +268,22 @@ def _validate_groups(frame, raw, valid, problems, ctx, lines):
 def _validate_users(frame, raw, valid, problems, ctx, lines):
     _check_unique(raw, problems, ("user_id",), _duplicate_of(raw, lines, ("user_id",)))
     email_key = raw["email"].str.lower()
+    # R11 in the rule's own form for the few non-ASCII emails (NFC, then lower case);
+    # one whose local part or a domain label mixes scripts is a lookalike: refused
+    foreign = ~raw["email"].map(str.isascii).to_numpy(dtype=bool)
+    if foreign.any():
+        email_key = email_key.copy()
+        email_key[foreign] = raw["email"][foreign].map(rules.email_key)
+        mixed = np.zeros(len(raw), dtype=bool)
+        mixed[foreign] = raw["email"][foreign].map(rules.mixed_script_part).notna().to_numpy()
+        problems.add(
+            mixed,
+            "email",
+            lambda row: (
+                f"{raw['email'].iat[row]!r} mixes letters of different scripts in "
+                f"{rules.mixed_script_part(raw['email'].iat[row])!r} (a lookalike address?)"
+            ),
+        )
     _check_unique(
         raw,
         problems,

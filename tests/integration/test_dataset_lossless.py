@@ -192,3 +192,52 @@ def test_a_hand_made_folder_without_history_or_manifest_loads_as_before(db, tmp_
     assert not (folder / "manifest.json").exists()
     counts = load_dataset(db, folder)
     assert counts["memberships"] == 30 and counts["audit_events"] == 0
+
+
+# ---------------------------------------------------------------- lookalike emails (R11)
+
+
+def demo_with_users(tmp_path, *lines):
+    from opskit.dataset import DEMO_DIR
+
+    folder = tmp_path / "ds"
+    shutil.copytree(DEMO_DIR, folder)
+    with open(folder / "users.csv", "a", encoding="utf-8") as users:
+        users.writelines(line + "\n" for line in lines)
+    return folder, len((folder / "users.csv").read_text().splitlines())
+
+
+def test_a_load_refuses_an_email_mixing_scripts_naming_file_line_and_column(db, tmp_path):
+    folder, last = demo_with_users(tmp_path, "u-fake,\u0430nalyst@opskit.demo,Fake Analyst")
+    with pytest.raises(BadInput) as caught:
+        load_dataset(db, folder)
+    assert (caught.value.file, caught.value.line, caught.value.column) == (
+        "users.csv",
+        last,
+        "email",
+    )
+    assert "mixes letters of different scripts" in str(caught.value)
+
+
+def test_an_email_in_one_script_other_than_latin_loads(db, tmp_path):
+    folder, _ = demo_with_users(tmp_path, "u-ivan-ru,\u0438\u0432\u0430\u043d@example.test,Ivan")
+    assert load_dataset(db, folder)["users"] == 28
+
+
+def test_emails_differing_only_in_unicode_composition_are_the_same_email(db, tmp_path):
+    folder, last = demo_with_users(
+        tmp_path, "u-jose1,jos\u00e9@example.test,Jose", "u-jose2,jose\u0301@example.test,Jose"
+    )
+    with pytest.raises(BadInput) as caught:
+        load_dataset(db, folder)
+    assert (caught.value.file, caught.value.line) == ("users.csv", last)
+    assert "is the same email as" in str(caught.value)
+
+
+def test_an_email_typed_decomposed_finds_the_user_stored_composed(db, tmp_path):
+    from opskit.rules import find_user
+
+    folder, _ = demo_with_users(tmp_path, "u-jose,jos\u00e9@example.test,Jose")
+    load_dataset(db, folder)
+    with db.read() as conn:
+        assert find_user(conn, " JOSE\u0301@example.test ").user_id == "u-jose"
