@@ -294,6 +294,16 @@ class Database:
         finally:
             raw.close()
 
+    def analyze(self, tables: Iterable[str]) -> None:
+        """PostgreSQL: refresh the planner's statistics of ``tables`` after a bulk write,
+        so that the first query after it (``opskit check``, a report) gets a good plan
+        instead of one made for the table as it was. SQLite: nothing to do."""
+        if self.dialect != "postgresql":
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE " + ", ".join(sorted(set(tables))))
+            conn.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -50,7 +50,7 @@ from ..rules import (
 )
 from ..schema import Action
 from ..sqljson import SqlJson
-from .bulk import BATCH_SIZE, chunks, collector_paused
+from .bulk import BATCH_SIZE, BULK_TABLES, chunks, collector_paused
 from .plan import Plan, PlanRow, plural
 from .planfile import stored_plan
 from .runs import (
@@ -180,6 +180,7 @@ def _drive(
             .values(state="done", finished_at=now())
         )
     db.checkpoint()
+    db.analyze(BULK_TABLES)
 
 
 _RECOVERABLE = (IntegrityError, DataError, OpskitError)

@@ -18,7 +18,7 @@ from ..errors import NotAuthorized
 from ..lifecycle import lift_read_only, set_status_returning
 from ..rules import find_user, lock_groups, manageable_groups
 from ..schema import Action
-from .bulk import chunks, collector_paused
+from .bulk import BULK_TABLES, chunks, collector_paused
 from .liveness import RunProcess
 from .runs import RunOptions, claim, mark_interrupted
 
@@ -136,6 +136,7 @@ def undo_run(db: Database, run_id: str, *, actor: str, progress: bool | None = T
             .values(state="undone", undone_at=now())
         )
     db.checkpoint()
+    db.analyze(BULK_TABLES)
     return UndoResult(run=run_id, state="undone", rows=rows)
 
 

@@ -53,3 +53,32 @@ def test_an_undo_killed_part_way_is_interrupted_and_resume_finishes_it(db, clini
     assert len(reactivated) == 3
     with pytest.raises(Refused, match="was undone"):
         resume_run(db, run.run, progress=False)
+
+
+def test_a_bulk_run_refreshes_the_planner_statistics_on_postgresql(pg_migrated, frozen_now):
+    """The first query after a bulk write gets a plan made for the tables as they are:
+    apply ends with ANALYZE (pg_class.reltuples, -1 until a table is first analysed)."""
+    from opskit.db import connect
+
+    from ..conftest import _truncate_all
+    from ..scenarios import build_clinic
+
+    _truncate_all(pg_migrated)
+    db = connect(pg_migrated)
+    try:
+        clinic = build_clinic(db)
+
+        def counted(table):
+            with db.read() as conn:
+                return conn.exec_driver_sql(
+                    f"SELECT reltuples FROM pg_class WHERE relname = '{table}'"
+                ).scalar_one()
+
+        assert counted("offboard_run_rows") == -1
+        plan = plan_offboarding(
+            db, [{"email": clinic.peter, "group": "g-harbour"}], actor=clinic.ops
+        )
+        apply_plan(db, plan, progress=False)
+        assert (counted("memberships"), counted("offboard_run_rows")) == (13, 1)
+    finally:
+        db.dispose()
