@@ -39,13 +39,21 @@ def pinned(at: datetime) -> Iterator[None]:
         _pinned.reset(token)
 
 
+_EARLIEST, _LATEST = datetime(1970, 1, 1), datetime(3000, 1, 1)
+
+
 def now() -> datetime:
     """Now as naive UTC: a pinned instant, else ``OPSKIT_NOW``, else the real clock."""
     if (at := _pinned.get()) is not None:
         return at
     frozen = os.environ.get("OPSKIT_NOW", "").strip()
     if frozen:
-        return parse_time(frozen, where="OPSKIT_NOW")
+        at = parse_time(frozen, where="OPSKIT_NOW")
+        if not _EARLIEST <= at < _LATEST:  # reports count back and forward from now
+            raise BadInput(
+                f"{frozen!r} is not a plausible now (between 1970 and 2999)", column="OPSKIT_NOW"
+            )
+        return at
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 

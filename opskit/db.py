@@ -9,6 +9,7 @@ writer takes the write lock up front, and PostgreSQL gets row locks through
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -44,6 +45,38 @@ from sqlalchemy.exc import ArgumentError, DataError, OperationalError, Programmi
 from .errors import BadInput, DatabaseUnavailable, NotAnOpskitDatabase, Refused
 
 DEFAULT_URL = "sqlite:///data/opskit.db"
+LOCK_TIMEOUT_DEFAULT = 10.0  # seconds
+
+
+class LockTimeout(Refused):
+    """A change waited longer than OPSKIT_LOCK_TIMEOUT for another change's lock."""
+
+
+def lock_timeout() -> float:
+    """``OPSKIT_LOCK_TIMEOUT``: how many seconds a change waits for another's lock."""
+    raw = os.environ.get("OPSKIT_LOCK_TIMEOUT", "").strip()
+    if not raw:
+        return LOCK_TIMEOUT_DEFAULT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= 86_400):
+        raise BadInput(
+            f"{raw!r} is not a number of seconds between 0 and 86400 (default 10)",
+            column="OPSKIT_LOCK_TIMEOUT",
+        )
+    return seconds
+
+
+def _is_lock_timeout(error: OperationalError) -> bool:
+    orig = getattr(error, "orig", None)
+    if getattr(orig, "sqlstate", None) == "55P03":  # PostgreSQL lock_not_available
+        return True
+    text = str(orig or error).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -166,9 +199,50 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """One write transaction: commits on success, rolls back on any error."""
-        with _values_the_database_refuses(), self.engine.begin() as conn:
+        """One write transaction: commits on success, rolls back on any error. Waiting
+        longer than OPSKIT_LOCK_TIMEOUT for another change's lock raises ``LockTimeout``."""
+        with self.lock_waits(), _values_the_database_refuses(), self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def lock_waits(self) -> Iterator[None]:
+        """A lock wait that ran out (OPSKIT_LOCK_TIMEOUT) raises ``LockTimeout``."""
+        try:
+            yield
+        except OperationalError as error:
+            if _is_lock_timeout(error):
+                raise LockTimeout(self._lock_message()) from None
+            raise
+
+    def _lock_message(self) -> str:
+        seconds = f"{lock_timeout():g}"
+        holder = self._lock_holder()
+        wait = f"wait for {holder} to finish" if holder else "wait for the other change"
+        return (
+            f"another change holds the lock this one needs (waited {seconds} s, "
+            f"OPSKIT_LOCK_TIMEOUT); {wait} and try again; nothing was changed"
+        )
+
+    def _lock_holder(self) -> str | None:
+        """PostgreSQL: the oldest other open transaction on this database, which is what
+        a change waits for in practice (best effort: None when it cannot be told)."""
+        if self.dialect != "postgresql":
+            return None
+        try:
+            with self.engine.connect() as conn:
+                found = conn.exec_driver_sql(
+                    "SELECT pid, usename, application_name, client_addr FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND xact_start IS NOT NULL ORDER BY xact_start LIMIT 1"
+                ).first()
+        except Exception:
+            return None
+        if found is None:
+            return None
+        pid, user, application, address = found
+        where = f" from {address}" if address else ""
+        app = f", {application}" if application else ""
+        return f"session {pid} (user {user}{app}{where})"
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -180,7 +254,8 @@ class Database:
 
     def schema_state(self) -> str:
         """``empty``, ``current``, ``old`` (upgradable) or raise if foreign or newer."""
-        with self.engine.connect() as conn:
+        # a read: on SQLite a plain BEGIN, never the write lock (readers never wait)
+        with self.engine.connect().execution_options(opskit_read_only=True) as conn:
             tables = set(inspect(conn).get_table_names())
             if not tables:
                 return "empty"
@@ -226,6 +301,16 @@ class Database:
         finally:
             raw.close()
 
+    def analyze(self, tables: Iterable[str]) -> None:
+        """PostgreSQL: refresh the planner's statistics of ``tables`` after a bulk write,
+        so that the first query after it (``opskit check``, a report) gets a good plan
+        instead of one made for the table as it was. SQLite: nothing to do."""
+        if self.dialect != "postgresql":
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE " + ", ".join(sorted(set(tables))))
+            conn.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -247,14 +332,14 @@ WAL_KEEP_BYTES = 64 * 2**20
 CACHE_KIB = 64 * 1024
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         # opskit emits BEGIN itself (below), so the driver must not.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA busy_timeout = 60000")
+        cursor.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
@@ -295,9 +380,14 @@ def connect(url: str | None = None, *, create: bool = False, migrate: bool = Tru
                     f"{path} does not exist; run 'opskit demo' or 'opskit load DIR' first"
                 )
         engine = create_engine(parsed)
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, lock_timeout())
     elif parsed.get_backend_name() == "postgresql":
-        engine = create_engine(parsed, pool_pre_ping=True)
+        milliseconds = max(1, int(lock_timeout() * 1000))
+        engine = create_engine(
+            parsed,
+            pool_pre_ping=True,
+            connect_args={"options": f"-c lock_timeout={milliseconds}"},
+        )
     else:
         raise DatabaseUnavailable(f"--db: {parsed.get_backend_name()} is not supported")
     db = Database(engine)

@@ -17,7 +17,6 @@ list of open checklist items). Reports only read.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -49,6 +48,7 @@ from .db import Database
 from .errors import BadInput
 from .policy import DEFAULT_DORMANT_DAYS, DEFAULT_GRACE_DAYS, group_policies, whole_days
 from .rules import find_group
+from .spreadsheet import write_csv
 
 m = s.memberships.c
 u = s.users.c
@@ -484,11 +484,16 @@ def write_candidates_csv(
         raise BadInput(f"not a dormant report: no column {', '.join(sorted(missing))}")
     keep = dormant if include_full_access else dormant[~dormant["full_access"].astype(bool)]
     target = Path(path)
-    with target.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CANDIDATE_COLUMNS)
+    rows = (
+        [email, group_id, "deactivate", f"dormant {int(days)} days"]
         for email, group_id, days in zip(
             keep["email"], keep["group_id"], keep["days_dormant"], strict=True
-        ):
-            writer.writerow([email, group_id, "deactivate", f"dormant {int(days)} days"])
+        )
+    )
+    try:
+        with target.open("w", newline="", encoding="utf-8") as out:
+            write_csv(out, CANDIDATE_COLUMNS, rows)
+    except OSError as error:  # no such folder, a full disk, a folder by that name, ...
+        reason = error.strerror or type(error).__name__
+        raise BadInput(f"cannot write the candidates: {reason}", file=str(target)) from None
     return CandidatesFile(target, len(keep), len(dormant) - len(keep))

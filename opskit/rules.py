@@ -10,6 +10,7 @@ commit. Lookups raise ``BadInput`` subclasses; guards raise ``Refused`` subclass
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -21,8 +22,32 @@ from .errors import NotAuthorized, UnknownGroup, UnknownMember, UnknownUser, Wou
 
 
 def email_key(email: str) -> str:
-    """R11: emails match case-insensitively, surrounding whitespace ignored."""
-    return (email or "").strip().lower()
+    """R11: emails match case-insensitively, surrounding whitespace ignored, and in
+    Unicode's composed form (NFC): an 'é' typed as 'e' plus an accent is the same 'é'."""
+    return unicodedata.normalize("NFC", (email or "").strip()).lower()
+
+
+def mixed_script_part(email: str) -> str | None:
+    """The part of an email (the local part or a domain label) whose letters come from
+    more than one script, like a Cyrillic 'а' among Latin letters: a lookalike of
+    another address. None when every part keeps to one script."""
+    text = unicodedata.normalize("NFC", (email or "").strip())
+    if text.isascii():
+        return None
+    local, _, domain = text.partition("@")
+    for part in (local, *domain.split(".")):
+        scripts = {_script(ch) for ch in part if ch.isalpha()}
+        if len(scripts) > 1:
+            return part
+    return None
+
+
+def _script(letter: str) -> str:
+    """A letter's script, as the first word of its Unicode name (LATIN, CYRILLIC, ...)."""
+    try:
+        return unicodedata.name(letter).split(" ", 1)[0]
+    except ValueError:
+        return "UNKNOWN"
 
 
 def find_group(conn: Connection, group: str) -> Row:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -65,6 +66,39 @@ def open_db(db_url: str | None, *, create: bool = False) -> Database:
     return connect(db_url, create=create)
 
 
+def check_out_path(
+    out: str | os.PathLike[str], db: Database | None = None, *, reading: Iterable[Path] = ()
+) -> Path:
+    """An ``--out`` path that is safe to write: never the database file (nor its
+    journal) and never inside a dataset folder the command reads (bad input, exit 2)."""
+    from ..errors import BadInput
+
+    path = Path(out)
+    target = path.expanduser().resolve()
+    protected: list[Path] = []
+    if (
+        db is not None
+        and db.dialect == "sqlite"
+        and db.engine.url.database not in (None, ":memory:")
+    ):
+        database = Path(db.engine.url.database).expanduser().resolve()
+        protected = [database, *(database.with_name(database.name + x) for x in _JOURNALS)]
+    for file in protected:
+        if target == file or (path.exists() and file.exists() and os.path.samefile(path, file)):
+            raise BadInput("is the database file; choose another --out", file=str(out))
+    for folder in reading:
+        folder = Path(folder).expanduser().resolve()
+        if target == folder or folder in target.parents:
+            raise BadInput(
+                f"is inside the dataset folder {str(folder)!r} being read; choose another --out",
+                file=str(out),
+            )
+    return path
+
+
+_JOURNALS = ("-wal", "-shm", "-journal")
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)
@@ -114,11 +148,10 @@ def emit_rows(
         click.echo(json.dumps([_plain(r) for r in rows], indent=2, ensure_ascii=False))
         return
     if fmt == "csv":
+        from ..spreadsheet import write_csv
+
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow([_cell(r.get(c)) for c in columns])
+        write_csv(out, columns, ([_cell(r.get(c)) for c in columns] for r in rows))
         # color=True: CSV is data, so escape sequences inside values go out verbatim
         click.echo(out.getvalue(), nl=False, color=True)
         return

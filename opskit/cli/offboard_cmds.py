@@ -6,7 +6,15 @@ import sys
 
 import click
 
-from ._common import LibraryDefault, db_option, emit_record, emit_rows, format_option, open_db
+from ._common import (
+    LibraryDefault,
+    check_out_path,
+    db_option,
+    emit_record,
+    emit_rows,
+    format_option,
+    open_db,
+)
 
 CHANGED = ("deactivated", "read_only", "reactivated", "changed")
 PLAN_TABLE = ["row", "line", "group", "email", "action", "blocker", "sessions", "checklist"]
@@ -80,8 +88,10 @@ def plan_cmd(csv_file, actor, group, out, action, reason, handoff, db_url, fmt):
 
     source = sys.stdin.buffer.read() if csv_file == "-" else csv_file
     name = "stdin" if csv_file == "-" else None
+    db = open_db(db_url)
+    check_out_path(out, db)
     plan = plan_offboarding(
-        open_db(db_url),
+        db,
         source,
         actor=actor,
         group=group,

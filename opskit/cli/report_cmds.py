@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._common import db_option, emit_rows, format_option, open_db
+from ._common import check_out_path, db_option, emit_rows, format_option, open_db
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,20 +47,25 @@ def inactive_cmd(group, db_url, fmt):
 @group_option
 @click.option(
     "--days",
-    type=int,
+    type=click.IntRange(0, 36_500),
     default=None,
     help="Dormant after this many days without activity (default: each group's policy, else 90).",
 )
 @click.option(
     "--grace-days",
     "grace_days",
-    type=int,
+    type=click.IntRange(0, 36_500),
     default=None,
     help="Members with no activity count once they joined this many days ago "
     "(default: each group's policy, else 30).",
 )
 @click.option(
-    "--grace", "grace_alias", type=int, default=None, hidden=True, help="Old name of --grace-days."
+    "--grace",
+    "grace_alias",
+    type=click.IntRange(0, 36_500),
+    default=None,
+    hidden=True,
+    help="Old name of --grace-days.",
 )
 @click.option(
     "--out",
@@ -79,7 +84,10 @@ def dormant_cmd(group, days, grace_days, grace_alias, out, db_url, fmt):
 
     if grace_days is None:
         grace_days = grace_alias  # --grace, the option's earlier name
-    frame = dormant_report(open_db(db_url), days=days, grace_days=grace_days, group=group)
+    db = open_db(db_url)
+    if out is not None:
+        out = check_out_path(out, db)
+    frame = dormant_report(db, days=days, grace_days=grace_days, group=group)
     _emit(frame, fmt)
     if out is not None:
         written = write_candidates_csv(frame, out)

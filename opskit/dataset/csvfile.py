@@ -43,10 +43,12 @@ def read_csv_file(path: Path, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray]
         frame, lines = _read_quoted(content, spec)
         padded = True
     for name in spec.names:
+        if name not in frame:  # an optional column the file leaves out
+            frame[name] = pd.Series([""] * len(frame), index=frame.index, dtype=object)
         frame[name] = frame[name].astype(object)
         if padded:
             frame[name] = frame[name].str.strip()
-    return frame, lines
+    return frame[list(spec.names)], lines
 
 
 def _check_header(header: list[str], spec: FileSpec, line: int) -> list[str]:
@@ -59,9 +61,8 @@ def _check_header(header: list[str], spec: FileSpec, line: int) -> list[str]:
                 "this column appears twice in the header", file=spec.file, line=line, column=name
             )
         seen.add(name)
-    for col in spec.columns:
-        name = col.name
-        if name not in seen and col.default is None:
+    for name in spec.names:
+        if name not in seen and name not in spec.optional_names:
             raise BadInput(
                 f"the header lacks this column; expected the columns {expected}",
                 file=spec.file,
@@ -137,7 +138,7 @@ def _read_plain(data: bytes, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray, 
     if len(frame) != len(records):  # the two readers disagree: trust the csv module
         return (*_read_quoted(data.decode("utf-8"), spec), True)
     frame.columns = header
-    return _with_defaults(frame, spec), records + 1, _may_be_padded(buf)
+    return _present(frame, spec), records + 1, _may_be_padded(buf)
 
 
 def _read_quoted(content: str, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray]:
@@ -159,13 +160,13 @@ def _read_quoted(content: str, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray
         if len(row) != len(header):
             raise _ragged(spec, line, len(row), len(header))
     frame = pd.DataFrame(rows[1:], columns=header, dtype=object)
-    return _with_defaults(frame, spec), np.asarray(lines[1:], dtype=np.int64)
+    return _present(frame, spec), np.asarray(lines[1:], dtype=np.int64)
 
 
-def _with_defaults(frame: pd.DataFrame, spec: FileSpec) -> pd.DataFrame:
-    """The file's columns in the spec's order, an optional column it lacks filled with
-    its default."""
+def _present(frame: pd.DataFrame, spec: FileSpec) -> pd.DataFrame:
+    """The file's columns in the spec's order; an optional column the file leaves out is
+    filled with its default when it has one, and otherwise left out."""
     for col in spec.columns:
-        if col.name not in frame.columns:
+        if col.name not in frame.columns and col.default is not None:
             frame[col.name] = col.default
-    return frame[list(spec.names)].copy()
+    return frame[[name for name in spec.names if name in frame.columns]].copy()

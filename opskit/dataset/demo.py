@@ -14,4 +14,4 @@ DEMO_DIR = Path(str(resources.files("opskit") / "demo"))
 
 def load_demo(db: Database, *, replace: bool = True) -> dict[str, int]:
     """Load the bundled demo dataset (``opskit/demo``), built around 2026-07-01T09:00:00Z."""
-    return load_dataset(db, DEMO_DIR, replace=replace)
+    return load_dataset(db, DEMO_DIR, replace=replace, keep_audit=False)

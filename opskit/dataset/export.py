@@ -5,6 +5,11 @@ export is reproducible and identical on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +18,7 @@ from sqlalchemy import Connection
 
 from ..db import Database
 from ..errors import BadInput
-from .files import SPECS, FileSpec
+from .files import MANIFEST, SPECS, FileSpec
 from .timetext import time_strings
 
 
@@ -29,8 +34,15 @@ def _export_columns(conn: Connection, dialect: str, spec: FileSpec) -> list[np.n
     """One table as the text its CSV file holds, column by column, sorted by key."""
     # Code point order with NULL first on both backends (SQLite's BINARY collation is
     # byte order; PostgreSQL's default collation may not be), so exports are identical.
-    collate = ' COLLATE "C" NULLS FIRST' if dialect == "postgresql" else ""
-    order = ", ".join(f"{name}{collate}" for name in spec.key)
+    kinds = {col.name: col.kind for col in spec.columns}
+    postgresql = dialect == "postgresql"
+
+    def order_by(name: str) -> str:
+        if not postgresql:
+            return name
+        return f"{name} NULLS FIRST" if kinds[name] == "int" else f'{name} COLLATE "C" NULLS FIRST'
+
+    order = ", ".join(order_by(name) for name in spec.key)
     cursor = conn.connection.driver_connection.cursor()
     try:
         cursor.execute(f"SELECT {', '.join(spec.names)} FROM {spec.table} ORDER BY {order}")
@@ -64,24 +76,92 @@ def _write_csv(path: Path, names: tuple[str, ...], columns: list[np.ndarray]) ->
         writer = csv.writer(handle, lineterminator="\n", quoting=quoting)
         writer.writerow(names)
         writer.writerows(zip(*columns, strict=True))
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def export_dataset(db: Database, folder: str | Path) -> dict[str, int]:
-    """Write the database as a dataset folder (created if missing). Returns rows per table.
+    """Write the database as a dataset folder. Returns rows per table.
 
     Rows are sorted by key so that an export is reproducible and identical across
-    backends; ``load_dataset`` of the folder gives back the same rows.
+    backends; ``load_dataset`` of the folder gives back the same rows, history
+    included. The files and their ``manifest.json`` are written into a temporary
+    folder next to ``folder`` and renamed into place, so the folder is complete or
+    absent (a killed export or a full disk leaves the old one, or none). An existing
+    ``folder`` is replaced only when it holds nothing but dataset files.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise BadInput(f"{str(folder)!r} is a file; export needs a folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.is_dir():
+        foreign = sorted(p.name for p in folder.iterdir() if p.name not in _DATASET_NAMES)
+        if foreign:
+            raise BadInput(
+                f"{str(folder)!r} holds {foreign[0]!r}, which is not a dataset file; "
+                "export into an empty or new folder"
+            )
+    parent = folder.absolute().parent
+    try:
+        temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
+    except OSError as error:
+        raise BadInput(f"cannot write the folder: {error.strerror}", file=str(folder)) from None
+    try:
+        counts = _write_folder(db, temporary)
+        _swap_into_place(temporary, folder)
+    except OSError as error:
+        raise BadInput(f"cannot write the folder: {error.strerror}", file=str(folder)) from None
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return counts
+
+
+_DATASET_NAMES = frozenset(spec.file for spec in SPECS) | {MANIFEST}
+
+
+def _write_folder(db: Database, folder: Path) -> dict[str, int]:
     counts = {}
     with db.read() as conn:
-        if db.dialect == "postgresql":  # one snapshot for all twelve files
+        if db.dialect == "postgresql":  # one snapshot for all the files
             conn.execution_options(isolation_level="REPEATABLE READ")
         for spec in SPECS:
             columns = _export_columns(conn, db.dialect, spec)
             _write_csv(folder / spec.file, spec.names, columns)
             counts[spec.table] = len(columns[0])
+    manifest = {
+        "format": 1,
+        "files": {
+            spec.file: {"rows": counts[spec.table], "sha256": file_digest(folder / spec.file)}
+            for spec in SPECS
+        },
+    }
+    with open(folder / MANIFEST, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
     return counts
+
+
+def _swap_into_place(temporary: Path, folder: Path) -> None:
+    """Rename the finished folder to ``folder``; an old one is moved aside first and
+    removed after, so at every instant ``folder`` is the old export or the new one."""
+    old = None
+    if folder.exists():
+        old = temporary.with_name(temporary.name + ".old")
+        os.rename(folder, old)
+    try:
+        os.rename(temporary, folder)
+    except OSError:
+        if old is not None:
+            os.rename(old, folder)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import DateTime, Integer
+
 from .. import schema
 
 
@@ -19,7 +21,8 @@ class Col:
     size: int = 64
     values: tuple[str, ...] = ()
     label: str = ""
-    # an optional column: a file without it loads with this value in every row
+    # a file may leave the column out: read as empty, or as ``default`` when there is one
+    optional: bool = False
     default: str | None = None
 
 
@@ -39,6 +42,10 @@ class FileSpec:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def optional_names(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.columns if c.optional)
 
 
 SPECS: tuple[FileSpec, ...] = (
@@ -66,6 +73,10 @@ SPECS: tuple[FileSpec, ...] = (
             Col("status", "enum", values=schema.STATUSES),
             Col("joined_at", "time", nullable=True),
             Col("last_sign_in_at", "time", nullable=True),
+            # who / when / why of the last status change (SPEC 9.3)
+            Col("status_changed_at", "time", nullable=True, optional=True),
+            Col("status_changed_by", nullable=True, optional=True),
+            Col("status_reason", "text", nullable=True, size=100_000, optional=True),
         ),
         ("group_id", "user_id"),
         required=True,
@@ -141,7 +152,13 @@ SPECS: tuple[FileSpec, ...] = (
             Col("practitioner_id"),
             Col("patient_id"),
             Col("starts_at", "time"),
-            Col("status", "enum", values=schema.APPOINTMENT_STATUSES, default="booked"),
+            Col(
+                "status",
+                "enum",
+                values=schema.APPOINTMENT_STATUSES,
+                optional=True,
+                default="booked",
+            ),
         ),
         ("appointment_id",),
     ),
@@ -157,7 +174,32 @@ SPECS: tuple[FileSpec, ...] = (
         ("record_id",),
     ),
 )
+
+
+def _history(table: str, key: str) -> FileSpec:
+    """A file of history the database keeps (SPEC 9.3): every column of the table as it
+    is, so that an export loaded elsewhere loses nothing (ids included)."""
+    columns = []
+    for column in schema.metadata.tables[table].columns:
+        if isinstance(column.type, Integer):
+            kind, size = "int", 20
+        elif isinstance(column.type, DateTime):
+            kind, size = "time", 64
+        else:
+            kind, size = "text", getattr(column.type, "length", None) or 10_000_000
+        columns.append(Col(column.name, kind, nullable=bool(column.nullable), size=size))
+    return FileSpec(table, tuple(columns), (key,))
+
+
+# Files of history, after the files of the current state (they refer to nothing the
+# load checks: an audit event may name a user or group that no longer exists).
+HISTORY_SPECS: tuple[FileSpec, ...] = (
+    _history("audit_events", "event_id"),
+    _history("settings_snapshots", "snapshot_id"),
+)
+SPECS = SPECS + HISTORY_SPECS
 SPEC = {spec.table: spec for spec in SPECS}
+MANIFEST = "manifest.json"
 
 # Columns the database holds beyond the file's (derived while loading).
 EXTRA_COLUMNS = {"users": ("email_key",)}

@@ -18,9 +18,9 @@ from sqlalchemy.exc import DBAPIError
 
 from .. import schema
 from ..db import Database
-from ..errors import BadInput
+from ..errors import BadInput, Refused
 from ..rules import locked_out_groups
-from .files import EXTRA_COLUMNS, SPEC, SPECS
+from .files import EXTRA_COLUMNS, HISTORY_SPECS, SPEC, SPECS
 from .read import dataset_folder, read_dataset
 from .timetext import time_strings
 
@@ -65,7 +65,9 @@ def _wire_columns(table: str, frame: pd.DataFrame, columns: list[str]) -> list[l
     for column in columns:
         kind = _kind_of(table, column)
         values = frame[column].to_numpy()
-        if kind == "time":
+        if kind == "int":
+            out.append(np.asarray(values, dtype=np.int64).tolist())
+        elif kind == "time":
             out.append(_wire_times(values).tolist())
         elif kind == "bool":
             out.append(np.asarray(values, dtype=bool).tolist())
@@ -90,7 +92,9 @@ def _copy_columns(table: str, frame: pd.DataFrame, columns: list[str]) -> list[n
     for column in columns:
         kind = _kind_of(table, column)
         values = frame[column].to_numpy()
-        if kind == "time":
+        if kind == "int":
+            text_values = np.asarray(values, dtype=np.int64).astype(str).astype(object)
+        elif kind == "time":
             text_values = _wire_times(values)
         elif kind == "bool":
             text_values = np.where(np.asarray(values, dtype=bool), "t", "f").astype(object)
@@ -117,7 +121,10 @@ def _insert(conn: Connection, dialect: str, table: str, frame: pd.DataFrame) -> 
     """Bulk-insert one table's rows inside the caller's transaction."""
     if frame.empty:
         return
-    columns = list(SPEC[table].names) + list(EXTRA_COLUMNS.get(table, ()))
+    # the file's columns (an optional one only when the frame has it) and derived ones
+    spec = SPEC[table]
+    columns = [n for n in spec.names if n in frame or n not in spec.optional_names]
+    columns += list(EXTRA_COLUMNS.get(table, ()))
     driver = conn.connection.driver_connection
     if dialect == "postgresql":
         import psycopg
@@ -173,7 +180,7 @@ def _bulk_transaction(db: Database) -> Iterator[Connection]:
         with db.begin() as conn:
             yield conn
         return
-    with db.engine.connect() as conn:
+    with db.lock_waits(), db.engine.connect() as conn:
         driver = conn.connection.driver_connection
         driver.execute("PRAGMA foreign_keys = OFF")
         cache = driver.execute("PRAGMA cache_size").fetchone()[0]
@@ -194,24 +201,78 @@ def _bulk_transaction(db: Database) -> Iterator[Connection]:
             driver.execute("PRAGMA foreign_keys = ON")
 
 
-def write_frames(db: Database, frames: dict[str, pd.DataFrame], *, replace: bool) -> dict[str, int]:
+def write_frames(
+    db: Database,
+    frames: dict[str, pd.DataFrame],
+    *,
+    replace: bool,
+    keep_audit: bool = False,
+) -> dict[str, int]:
     """Insert validated frames, all tables in one transaction; the one writer.
 
     Without ``replace`` a database that holds data is refused; with it, everything in
     the database (audit events and run ledgers too) is deleted first, in the same
-    transaction, so a failure leaves the old content in place.
+    transaction, so a failure leaves the old content in place. With ``keep_audit``
+    (a load) a replace that would drop audit events the frames do not hold is refused.
+    A table without a frame (the history files of a synthetic dataset) stays empty.
     """
+    empty = pd.DataFrame()
     with _bulk_transaction(db) as conn:
         if _holds_data(conn):
             if not replace:
                 raise BadInput(f"{db.url} holds data already; use --replace to replace it")
+            if keep_audit:
+                _refuse_losing_audit_events(conn, frames.get("audit_events", empty))
             _delete_everything(conn, db.dialect)
         for spec in SPECS:
-            _insert(conn, db.dialect, spec.table, frames[spec.table])
+            _insert(conn, db.dialect, spec.table, frames.get(spec.table, empty))
         _refuse_locked_out_groups(conn)
         if db.dialect == "postgresql":
+            _restart_sequences(conn)
             conn.execute(text("ANALYZE " + ", ".join(spec.table for spec in SPECS)))
-    return {spec.table: len(frames[spec.table]) for spec in SPECS}
+    return {spec.table: len(frames.get(spec.table, empty)) for spec in SPECS}
+
+
+def _restart_sequences(conn: Connection) -> None:
+    """Loaded history keeps its ids: the next id PostgreSQL hands out follows them."""
+    for spec in HISTORY_SPECS:
+        key = spec.key[0]
+        conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{spec.table}', '{key}'), "
+                f"COALESCE(MAX({key}), 0) + 1, false) FROM {spec.table}"
+            )
+        )
+
+
+def _refuse_losing_audit_events(conn: Connection, loaded: pd.DataFrame) -> None:
+    """SPEC 9.3: a replace never drops an audit event the folder does not hold (the
+    same id, time, action and member)."""
+    e = schema.audit_events.c
+    held: set[tuple] = set()
+    if len(loaded):
+        times = loaded["at"].to_numpy(dtype="datetime64[us]").astype(object)
+        held = set(
+            zip(
+                loaded["event_id"].astype(int).tolist(),
+                times.tolist(),
+                loaded["action"].tolist(),
+                loaded["group_id"].tolist(),
+                loaded["user_id"].tolist(),
+                strict=True,
+            )
+        )
+    lost = 0
+    query = select(e.event_id, e.at, e.action, e.group_id, e.user_id)
+    for row in conn.execute(query):
+        if tuple(row) not in held:
+            lost += 1
+    if lost:
+        events = "audit event" if lost == 1 else "audit events"
+        raise Refused(
+            f"--replace would drop {lost} {events} the dataset folder does not hold; "
+            "export the database and load that folder instead (nothing was loaded)"
+        )
 
 
 def _refuse_locked_out_groups(conn: Connection) -> None:
@@ -239,10 +300,15 @@ def _ensure_not_holding(db: Database) -> None:
             raise BadInput(f"{db.url} holds data already; use --replace to replace it")
 
 
-def load_dataset(db: Database, folder: str | Path, *, replace: bool = False) -> dict[str, int]:
-    """Load a dataset folder into ``db``: all rows or none. Returns rows per table."""
+def load_dataset(
+    db: Database, folder: str | Path, *, replace: bool = False, keep_audit: bool = True
+) -> dict[str, int]:
+    """Load a dataset folder into ``db``: all rows or none. Returns rows per table.
+
+    ``replace`` refuses (``Refused``) to drop audit events the folder does not hold,
+    unless ``keep_audit`` is False (the demo, which replaces everything by design)."""
     folder = dataset_folder(folder)
     if not replace:
         _ensure_not_holding(db)
     frames = read_dataset(folder)
-    return write_frames(db, frames, replace=replace)
+    return write_frames(db, frames, replace=replace, keep_audit=keep_audit)

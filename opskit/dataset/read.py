@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 
 from ..errors import BadInput
 from .csvfile import read_csv_file
-from .files import SPECS, FileSpec
+from .files import MANIFEST, SPECS, FileSpec
 from .validate import Context, validate_file
 
 
@@ -37,11 +38,20 @@ def read_dataset(folder: str | Path) -> dict[str, pd.DataFrame]:
     line and column of the first bad value.
     """
     folder = dataset_folder(folder)
+    manifest = read_manifest(folder)
     ctx = Context()
     for spec in SPECS:
         path = folder / spec.file
+        if spec.file in manifest:
+            check_against_manifest(path, spec.file, manifest[spec.file])
         if path.is_file():
             raw, lines = read_csv_file(path, spec)
+            if spec.file in manifest and len(raw) != manifest[spec.file]["rows"]:
+                raise BadInput(
+                    f"has {len(raw)} rows where manifest.json says "
+                    f"{manifest[spec.file]['rows']}; the folder is incomplete",
+                    file=spec.file,
+                )
         elif spec.required:
             raise BadInput(f"the dataset folder {str(folder)!r} has no {spec.file}", file=spec.file)
         else:
@@ -49,6 +59,37 @@ def read_dataset(folder: str | Path) -> dict[str, pd.DataFrame]:
         frame = validate_file(spec, raw, lines, ctx)
         ctx.add(spec.table, _sorted(frame, spec))
     return ctx.frames
+
+
+def read_manifest(folder: Path) -> dict[str, dict]:
+    """The files ``manifest.json`` lists (none when there is no manifest: a hand-made
+    folder), each with ``rows`` and ``sha256``."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        files = document["files"]
+        return {
+            str(name): {"rows": int(entry["rows"]), "sha256": str(entry["sha256"])}
+            for name, entry in files.items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        raise BadInput(
+            "is not a dataset manifest (needs files with rows and sha256)", file=MANIFEST
+        ) from None
+
+
+def check_against_manifest(path: Path, name: str, entry: dict) -> None:
+    """A file the manifest lists is there, whole and unaltered (bad input otherwise)."""
+    from .export import file_digest
+
+    if not path.is_file():
+        raise BadInput("is missing; manifest.json lists it", file=name)
+    if file_digest(path) != entry["sha256"]:
+        raise BadInput(
+            "is cut short or altered: its sha256 differs from manifest.json's", file=name
+        )
 
 
 def _in_order(keys: list[np.ndarray]) -> bool:

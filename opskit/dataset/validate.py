@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .. import schema
+from .. import rules, schema
 from ..clock import parse_time
 from ..errors import BadInput
 from .files import FileSpec
@@ -132,6 +132,14 @@ def _convert(frame: pd.DataFrame, spec: FileSpec, problems: _Problems):
             bad |= wrong
             typed[col.name] = pd.to_numeric(values.where(~wrong & ~empty), errors="coerce")
             typed[col.name] = np.asarray(typed[col.name], dtype=float)
+        elif col.kind == "int":
+            wrong = ~values.str.fullmatch(r"\d{1,18}").to_numpy(dtype=bool) & ~empty
+            flag(wrong, lambda v: f"{v!r} is not a whole number")
+            bad |= wrong
+            typed[col.name] = np.asarray(
+                pd.to_numeric(values.where(~wrong & ~empty), errors="coerce").fillna(0),
+                dtype=np.int64,
+            )
         else:  # pragma: no cover - a spec error
             raise AssertionError(col.kind)
         valid[col.name] = ~bad & ~empty
@@ -260,6 +268,22 @@ def _validate_groups(frame, raw, valid, problems, ctx, lines):
 def _validate_users(frame, raw, valid, problems, ctx, lines):
     _check_unique(raw, problems, ("user_id",), _duplicate_of(raw, lines, ("user_id",)))
     email_key = raw["email"].str.lower()
+    # R11 in the rule's own form for the few non-ASCII emails (NFC, then lower case);
+    # one whose local part or a domain label mixes scripts is a lookalike: refused
+    foreign = ~raw["email"].map(str.isascii).to_numpy(dtype=bool)
+    if foreign.any():
+        email_key = email_key.copy()
+        email_key[foreign] = raw["email"][foreign].map(rules.email_key)
+        mixed = np.zeros(len(raw), dtype=bool)
+        mixed[foreign] = raw["email"][foreign].map(rules.mixed_script_part).notna().to_numpy()
+        problems.add(
+            mixed,
+            "email",
+            lambda row: (
+                f"{raw['email'].iat[row]!r} mixes letters of different scripts in "
+                f"{rules.mixed_script_part(raw['email'].iat[row])!r} (a lookalike address?)"
+            ),
+        )
     _check_unique(
         raw,
         problems,
@@ -433,6 +457,13 @@ def _validate_clinical(table, id_column):
     return validate
 
 
+def _validate_history(id_column):
+    def validate(frame, raw, valid, problems, ctx, lines):
+        _check_unique(raw, problems, (id_column,), _duplicate_of(raw, lines, (id_column,)))
+
+    return validate
+
+
 _VALIDATORS = {
     "groups": _validate_groups,
     "users": _validate_users,
@@ -446,6 +477,8 @@ _VALIDATORS = {
     "sessions": _validate_sessions,
     "appointments": _validate_clinical("appointments", "appointment_id"),
     "patient_records": _validate_clinical("patient_records", "record_id"),
+    "audit_events": _validate_history("event_id"),
+    "settings_snapshots": _validate_history("snapshot_id"),
 }
 
 

@@ -8,8 +8,12 @@ the run id) and the batch's ledger rows with their results, so a process killed 
 instant leaves every member either fully offboarded or untouched, and a plan row
 without a ledger row is pending: ``resume_run`` finishes those without applying
 anything twice. The rules are checked again at apply time, from the database, not
-taken from the plan: R1 (``rules.manageable_groups``), the fingerprint (a row whose
-member changed since planning is ``stale``), R4 (``rules.lockout_counts``).
+taken from the plan: the plan file only says which rows to attempt (number, email,
+group id, action, reason). The user is the one the database has for the email (a row
+whose ``user_id`` names anyone else is ``stale``), then R1 (``rules.manageable_groups``),
+R3 and R8 (``rules.full_access_refusal``), the fingerprint (a row whose member changed
+since planning is ``stale``), R4 (``rules.lockout_counts``), whatever the file's
+``blocker``, ``access_level`` or ``checklist`` say.
 """
 
 from __future__ import annotations
@@ -31,13 +35,14 @@ from .. import schema as s
 from ..audit import record_for_members
 from ..checklist import resolve_items
 from ..clock import now
-from ..db import Database
+from ..db import Database, LockTimeout
 from ..errors import BadInput, OpskitError, Refused, WouldLockOutGroup
 from ..handoff import apply_moves
 from ..identity import acting_user, bound
 from ..lifecycle import make_read_only, revoke_sessions, set_status
 from ..rules import (
     email_key,
+    full_access_refusal,
     lock_groups,
     locked_out_groups,
     lockout_counts,
@@ -47,7 +52,7 @@ from ..rules import (
 )
 from ..schema import Action
 from ..sqljson import SqlJson
-from .bulk import BATCH_SIZE, chunks, collector_paused
+from .bulk import BATCH_SIZE, BULK_TABLES, chunks, collector_paused
 from .handoff import check_batch, with_handoff
 from .plan import Plan, PlanRow, plural
 from .planfile import stored_plan
@@ -116,14 +121,6 @@ def apply_plan(
     return run_summary(db, run_id)
 
 
-def _user_ids(conn: Connection, keys: set[str]) -> dict[str, str]:
-    found = {}
-    for chunk in chunks(sorted(keys)):
-        query = select(s.users.c.email_key, s.users.c.user_id).where(s.users.c.email_key.in_(chunk))
-        found.update(dict(conn.execute(query).all()))
-    return found
-
-
 @dataclass
 class _Context:
     """What every batch of a run needs to know."""
@@ -133,12 +130,13 @@ class _Context:
     resolve_checklist: bool
     batch_size: int
     planned: dict[int, PlanRow]  # row number -> plan row (reasons, what was reviewed)
-    # row number -> the user id found for the email of a hand-added row that lacks one
-    resolved: dict[int, str] = field(default_factory=dict)
+    # row number -> the user id the database has for the row's email (the plan's
+    # user_id is only compared with it, never used)
+    resolved: dict[int, str | None] = field(default_factory=dict)
     planned_at: str = ""  # when the plan was made (the hand-off's check starts there)
 
     def user_id(self, number: int) -> str | None:
-        return self.planned[number].user_id or self.resolved.get(number)
+        return self.resolved.get(number)
 
 
 def _drive(
@@ -189,6 +187,7 @@ def _drive(
             .values(state="done", finished_at=now())
         )
     db.checkpoint()
+    db.analyze(BULK_TABLES)
 
 
 _RECOVERABLE = (IntegrityError, DataError, OpskitError)
@@ -203,6 +202,8 @@ def _process(db: Database, ctx: _Context, numbers: list[int]) -> None:
             lock_run(conn, ctx.run_id)
             outcomes = _apply_batch(conn, ctx, numbers)
             _record_results(conn, ctx, outcomes)
+    except LockTimeout:
+        raise  # no row's fault: the run is interrupted, and resume finishes it
     except _RECOVERABLE as error:
         if len(numbers) > 1:
             half = len(numbers) // 2
@@ -230,49 +231,55 @@ def _record_results(conn: Connection, ctx: _Context, outcomes: list[tuple[int, s
 
 
 def _batch_rows(conn: Connection, ctx: _Context, numbers: Sequence[int], at: datetime) -> list:
-    """The batch's pending plan rows joined to their memberships' current state.
+    """The batch's pending plan rows joined to their users, found by email, and to
+    their memberships' current state.
 
-    Rows that have their ledger row already are left out: another process decided them
-    (the run's lock lets one batch at a time in). On PostgreSQL the memberships are
-    row-locked first, so nothing (a sign-in opening a session, say) changes them
-    between this read and the batch's writes; on SQLite the batch's transaction holds
-    the database write lock already. Hand-added plan rows may lack the user id: their
-    email finds it now."""
+    Only a row's number, email, group id and action are taken from the plan: the user
+    is the one the database has for the email (a row whose ``user_id`` names anyone
+    else is refused by the caller), the state is read here. Rows that have their ledger
+    row already are left out: another process decided them (the run's lock lets one
+    batch at a time in). On PostgreSQL the memberships are row-locked first, so nothing
+    (a sign-in opening a session, say) changes them between this read and the batch's
+    writes; on SQLite the batch's transaction holds the database write lock already."""
     decided = decided_rows(conn, ctx.run_id, numbers)
     planned = [ctx.planned[number] for number in numbers if number not in decided]
-    missing = {email_key(row.email) for row in planned if not row.user_id}
-    if missing:
-        users = _user_ids(conn, missing)
-        for row in planned:
-            found = None if row.user_id else users.get(email_key(row.email))
-            if found:
-                ctx.resolved[row.row] = found
     batch = (
         SqlJson(conn.dialect.name)
-        .rows([[row.row, row.group_id, ctx.user_id(row.row)] for row in planned], _BATCH_COLUMNS)
+        .rows([[row.row, row.group_id, email_key(row.email)] for row in planned], _BATCH_COLUMNS)
         .subquery("batch")
     )
-    m = s.memberships
+    m, u = s.memberships, s.users
     if conn.dialect.name == "postgresql":
         conn.execute(
             select(_m.membership_id)
-            .where(tuple_(_m.group_id, _m.user_id).in_(select(batch.c.group_id, batch.c.user_id)))
+            .join(u, u.c.user_id == _m.user_id)
+            .where(
+                tuple_(_m.group_id, u.c.email_key).in_(select(batch.c.group_id, batch.c.email_key))
+            )
             .order_by(_m.membership_id)
-            .with_for_update()
+            .with_for_update(of=m)
         ).all()
     query = (
-        select(batch.c.row_no, *state_columns(m, at, appointments=False, packed=True))
+        select(
+            batch.c.row_no,
+            u.c.user_id.label("found_user_id"),
+            *state_columns(m, at, appointments=False, packed=True),
+        )
         .select_from(batch)
-        .outerjoin(m, and_(_m.group_id == batch.c.group_id, _m.user_id == batch.c.user_id))
+        .outerjoin(u, u.c.email_key == batch.c.email_key)
+        .outerjoin(m, and_(_m.group_id == batch.c.group_id, _m.user_id == u.c.user_id))
         .order_by(batch.c.row_no)
     )
-    return conn.execute(query).all()
+    rows = conn.execute(query).all()
+    for row in rows:
+        ctx.resolved[row.row_no] = row.found_user_id
+    return rows
 
 
 _BATCH_COLUMNS = [
     ("row_no", s.offboard_run_rows.c.row_no.type),
     ("group_id", s.offboard_run_rows.c.group_id.type),
-    ("user_id", s.offboard_run_rows.c.user_id.type),
+    ("email_key", s.users.c.email_key.type),
 ]
 
 
@@ -336,16 +343,20 @@ def _apply_batch(
     for row in rows:
         # unpacked by position (the order _batch_rows selects in): this loop runs once
         # per member of the run
-        (number, membership_id, _, _, status, access_level, is_read_only, owner) = row[:8]
-        sessions, mask = row[8:]
+        (number, user_id, membership_id, _, _, status, access_level, is_read_only, owner) = row[:9]
+        sessions, mask = row[9:]
         planned = ctx.planned[number]
         group_id = planned.group_id
-        if membership_id is None:
-            if ctx.user_id(number) is None:
-                message = f"no user with email {planned.email!r}"
-            else:
-                message = f"{planned.email} is not a member of {names.get(group_id, group_id)}"
+        group = names.get(group_id, group_id)
+        if user_id is None:
+            outcomes.append((number, "stale", f"no user with email {planned.email!r}"))
+            continue
+        if planned.user_id and planned.user_id != user_id:  # identity: never trust the file
+            message = f"user_id {planned.user_id!r} is not the user of {planned.email}; plan again"
             outcomes.append((number, "stale", message))
+            continue
+        if membership_id is None:
+            outcomes.append((number, "stale", f"{planned.email} is not a member of {group}"))
             continue
         if group_id not in authority.ok:  # R1
             lack = authority.lack(group_id)
@@ -357,6 +368,11 @@ def _apply_batch(
             continue
         if action == "read_only" and status == "active" and is_read_only:
             outcomes.append((number, "unchanged", "already read-only"))
+            continue
+        if access_level == s.FULL:  # R3 (and R8): whatever the plan file says
+            what = "deactivated" if action == "deactivate" else "made read-only"
+            refusal = full_access_refusal(planned.email, group, cannot_be=what)
+            outcomes.append((number, "blocked", refusal))
             continue
         pending = PENDING_BY_MASK[mask]
         sessions = int(sessions or 0)
@@ -506,8 +522,18 @@ def resume_run(db: Database, run_id: str, *, progress: bool | None = True) -> Ru
         run = claim(conn, run_id, doing="resume")
         if run.state == "undone":
             raise Refused(f"run {run_id} was undone; plan again to offboard these members")
-        if run.state != "done":
+        undoing = RunOptions.from_json(run.options).undoing
+        if undoing and run.state != "done":  # an undo that stopped part-way: finish it
+            actor = conn.execute(
+                select(s.users.c.email).where(s.users.c.user_id == undoing)
+            ).scalar_one()
+        elif run.state != "done":
             take_over(conn, run_id)
+    if undoing and run.state != "done":
+        from .undo import undo_run
+
+        undo_run(db, run_id, actor=actor, progress=progress)
+        return run_summary(db, run_id)
     if run.state != "done":
         options = RunOptions.from_json(run.options)
         with db.read() as conn:

@@ -42,3 +42,14 @@ def collector_paused(work):
 def chunks(values: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+# what a bulk run (or its undo) writes to: analysed when it ends, so that the first
+# query after it has a plan made for the tables as they now are (PostgreSQL)
+BULK_TABLES = (
+    "memberships",
+    "sessions",
+    "audit_events",
+    "settings_snapshots",
+    "offboard_run_rows",
+)

@@ -223,6 +223,9 @@ def _read_as_saved(lines: BinaryIO, *, name: str) -> Plan | None:
     return _from_header(header, rows, name)
 
 
+MAX_ROW_NUMBER = 2**31 - 1  # the ledger's row_no is a 32-bit integer on PostgreSQL
+
+
 def _check_rows(rows: list, name: str) -> None:
     """What apply relies on in a plan's rows, whichever way they were read."""
     seen: set[int] = set()
@@ -251,6 +254,12 @@ def _check_rows(rows: list, name: str) -> None:
                 "a row to apply needs group_id and fingerprint",
                 file=name,
                 column=where,
+            )
+        if not 0 <= row.row <= MAX_ROW_NUMBER:
+            raise BadInput(
+                f"row number {row.row} is out of range (0 to {MAX_ROW_NUMBER})",
+                file=name,
+                column=f"{where}.row",
             )
         if row.row in seen:
             raise BadInput(f"row number {row.row} appears twice", file=name, column=where)
@@ -290,11 +299,13 @@ def _plan_row_hook(record: dict[str, Any]) -> Any:
             if isinstance(values[key], str):
                 values[key] = sys.intern(values[key])
         values["checklist"] = shared_items(tuple(str(i) for i in values.get("checklist") or ()))
+        if isinstance(values["row"], float) and not values["row"].is_integer():
+            return record  # a row number is a whole number
         values["row"] = int(values["row"])
         values["sessions"] = int(values.get("sessions") or 0)
         values["future_appointments"] = int(values.get("future_appointments") or 0)
         return PlanRow(**values)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return record  # reported by from_json as "not a plan row"
 
 

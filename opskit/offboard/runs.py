@@ -65,6 +65,9 @@ class RunOptions:
     batch_size: int
     source: str
     planned_at: str
+    # the user id undoing the run, from when an undo starts: an undo that stops
+    # part-way leaves the run interrupted, and resume finishes the undo
+    undoing: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -72,7 +75,7 @@ class RunOptions:
     @classmethod
     def from_json(cls, text: str) -> RunOptions:
         stored = json.loads(text)
-        return cls(**{f.name: stored[f.name] for f in fields(cls)})
+        return cls(**{f.name: stored[f.name] for f in fields(cls) if f.name in stored})
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select, update
@@ -19,8 +19,9 @@ from ..identity import acting_user
 from ..lifecycle import lift_read_only, set_status_returning
 from ..rules import lock_groups, manageable_groups
 from ..schema import Action
-from .bulk import chunks, collector_paused
-from .runs import RunOptions, claim
+from .bulk import BULK_TABLES, chunks, collector_paused
+from .liveness import RunProcess
+from .runs import RunOptions, claim, mark_interrupted
 
 _m = s.memberships.c
 _rr = s.offboard_run_rows.c
@@ -84,11 +85,15 @@ def undo_run(
                 f"{who.email} may not undo run {run_id}: not an active Full Access member "
                 f"of {where}"
             )
-        if run.state == "running":  # its process is gone (_claim): stop it for good
+        # the run is this process's now, and says it is being undone: should the undo
+        # stop part-way the run shows as interrupted, and resume finishes the undo
+        options = replace(RunOptions.from_json(run.options), undoing=who.user_id)
+        if run.state != "undone":
             conn.execute(
-                update(s.offboard_runs).where(_runs.run_id == run_id).values(state="interrupted")
+                update(s.offboard_runs)
+                .where(_runs.run_id == run_id)
+                .values(state="running", options=options.to_json(), **RunProcess.this().columns())
             )
-    options = RunOptions.from_json(run.options)
     with db.read() as conn:
         total = conn.execute(
             select(func.count()).where(
@@ -122,6 +127,9 @@ def undo_run(
             last = reached
             rows.extend(done)
             bar.update(len(done))
+    except BaseException:
+        mark_interrupted(db, run_id)
+        raise
     finally:
         bar.close()
     with db.begin() as conn:
@@ -131,6 +139,7 @@ def undo_run(
             .values(state="undone", undone_at=now())
         )
     db.checkpoint()
+    db.analyze(BULK_TABLES)
     return UndoResult(run=run_id, state="undone", rows=rows)
 
 

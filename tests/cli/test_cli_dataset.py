@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -37,10 +38,25 @@ def sorted_lines(path: Path) -> list[str]:
     return sorted(path.read_text(encoding="utf-8").splitlines())
 
 
+def demo_columns_of(path: Path) -> list[tuple[str, ...]]:
+    """The rows of an exported file in the columns the demo's own file has (an export
+    adds the optional ones), sorted."""
+    with open(DEMO_DIR / path.name, encoding="utf-8", newline="") as handle:
+        columns = next(csv.reader(handle))
+    with open(path, encoding="utf-8", newline="") as handle:
+        return sorted(tuple(r[c] for c in columns) for r in csv.DictReader(handle))
+
+
+def assert_same_as_demo(folder: Path) -> None:
+    for spec in SPECS:
+        if (DEMO_DIR / spec.file).exists():
+            expected = demo_columns_of(DEMO_DIR / spec.file)
+            assert demo_columns_of(folder / spec.file) == expected, spec.file
+
+
 def assert_holds_the_demo(db, folder: Path) -> None:
     export_dataset(db, folder)
-    for spec in SPECS:
-        assert sorted_lines(folder / spec.file) == sorted_lines(DEMO_DIR / spec.file), spec.file
+    assert_same_as_demo(folder)
 
 
 def test_demo_loads_the_bundled_dataset_and_prints_rows_per_table(db_url):
@@ -63,14 +79,13 @@ def test_load_then_export_round_trips_and_prints_a_summary(db_url, tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["table", "rows"]
-    assert "memberships       30" in lines
+    assert ["memberships", "30"] in [line.split() for line in lines]
     assert lines[-1].split() == ["total", "172"]
     out = tmp_path / "out"
     result = opskit("export", str(out), "--db", db_url, "--format", "json")
     assert result.returncode == 0, result.stderr
     assert {r["table"]: r["rows"] for r in json.loads(result.stdout)}["sessions"] == 33
-    for spec in SPECS:
-        assert sorted_lines(out / spec.file) == sorted_lines(DEMO_DIR / spec.file), spec.file
+    assert_same_as_demo(out)
 
 
 def test_load_into_a_database_with_data_needs_replace(db, db_url, tmp_path):
