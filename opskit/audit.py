@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
 from . import schema as s
 from .clock import iso
@@ -150,6 +150,21 @@ def _append(conn: Connection, rows: list[dict[str, Any]]) -> int:
         .values(last_event_id=last, hash=previous)
     )
     return len(rows)
+
+
+def adopt_loaded_chain(conn: Connection) -> None:
+    """A dataset load brings the events with their hashes: the chain's head becomes the
+    last event loaded, so the next event chains on from it (and ``verify`` still names a
+    loaded event that does not follow from the one before it)."""
+    e = s.audit_events.c
+    last = conn.execute(select(e.event_id, e.hash).order_by(e.event_id.desc()).limit(1)).first()
+    conn.execute(delete(s.audit_chain))
+    if last is not None:
+        conn.execute(
+            insert(s.audit_chain).values(
+                chain_id=1, last_event_id=last.event_id, hash=last.hash or ""
+            )
+        )
 
 
 def record(conn: Connection, **event: Any) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 
 from .. import schema
+from ..audit import adopt_loaded_chain
 from ..db import Database
 from ..errors import BadInput, Refused
 from ..rules import locked_out_groups
@@ -227,6 +228,7 @@ def write_frames(
         for spec in SPECS:
             _insert(conn, db.dialect, spec.table, frames.get(spec.table, empty))
         _refuse_locked_out_groups(conn)
+        adopt_loaded_chain(conn)
         if db.dialect == "postgresql":
             _restart_sequences(conn)
             conn.execute(text("ANALYZE " + ", ".join(spec.table for spec in SPECS)))

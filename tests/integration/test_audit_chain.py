@@ -196,3 +196,20 @@ def test_concurrent_writers_never_fork_the_chain(clinic, db, writers):
     assert errors == []
     result = verify_chain(db)
     assert result["intact"] and result["events"] == writers * 10
+
+
+def test_an_exported_trail_loaded_elsewhere_stays_one_chain_and_grows_on(db, clinic, tmp_path):
+    """An export loaded into an empty database verifies, and the next change chains on."""
+    from opskit.dataset import export_dataset, load_dataset
+    from opskit.db import connect
+
+    _history(db)
+    export_dataset(db, tmp_path / "out")
+    other = connect(f"sqlite:///{tmp_path / 'other.db'}", create=True)
+    try:
+        load_dataset(other, tmp_path / "out")
+        assert verify_chain(other)["intact"]
+        deactivate(other, email("peter"), "g-harbour", actor=email("ops"))
+        assert verify_chain(other)["intact"]
+    finally:
+        other.dispose()
