@@ -43,6 +43,7 @@ dashboard: $(STAMP) $(DEMO_DB)
 lint: $(STAMP)
 	$(BIN)/ruff check opskit tests benchmarks tools
 	$(BIN)/ruff format --check opskit tests benchmarks tools
+	$(BIN)/mypy
 	$(BIN)/python tools/check_notebooks.py notebooks/*.ipynb
 
 unit: $(STAMP)

@@ -97,7 +97,7 @@ def _field(value: Any) -> str:
     return f"{len(text)}:{text}"
 
 
-def chain_hash(previous: str, event: Mapping[str, Any]) -> str:
+def chain_hash(previous: str, event: Mapping[Any, Any]) -> str:
     """sha256 over the previous event's hash and this event's content (``CHAINED``)."""
     get = event.get
     parts = [previous, _field(_canonical_time(get("at")))]
@@ -113,16 +113,15 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
     query = select(c.last_event_id, c.hash).where(c.chain_id == 1).with_for_update()
     head = conn.execute(query).first()
     if head is None:
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(
-            upsert(s.audit_chain)
+            dialect.insert(s.audit_chain)
             .values(chain_id=1, last_event_id=0, hash="")
             .on_conflict_do_nothing()
         )
-        head = conn.execute(query).first()
+        head = conn.execute(query).one()
     return int(head.last_event_id), head.hash
 
 

@@ -98,7 +98,9 @@ def _alembic_config(connection: Connection) -> Config:
 def head_revision() -> str:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(config).get_current_head()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None, "the package ships its migrations"
+    return head
 
 
 @contextmanager
@@ -114,8 +116,8 @@ def _values_the_database_refuses() -> Iterator[None]:
         # PostgreSQL's insufficient_privilege: the login's role may not do this (opskit grant)
         if getattr(getattr(error, "orig", None), "sqlstate", None) != "42501":
             raise
-        detail = str(error.orig).strip().splitlines()[0]
-        raise Refused(f"the database refused this login: {detail}") from None
+        refusal = str(error.orig).strip().splitlines()[0]
+        raise Refused(f"the database refused this login: {refusal}") from None
 
 
 def in_values(conn: Connection, column: ColumnElement, values: Iterable) -> ColumnElement[bool]:
@@ -297,7 +299,8 @@ class Database:
             return
         raw = self.engine.raw_connection()  # outside a transaction, which would forbid it
         try:
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            driver: Any = raw.driver_connection
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
             raw.close()
 

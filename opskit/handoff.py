@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -142,8 +142,8 @@ class Proposal:
 
 
 def future_appointments(
-    conn: Connection, members: Iterable[tuple[str, str]], after: datetime
-) -> dict[tuple[str, str], list[Move]]:
+    conn: Connection, members: Iterable[tuple[Any, Any]], after: datetime
+) -> dict[tuple[Any, Any], list[Move]]:
     """The booked appointments after ``after`` of each (group_id, user_id), in time order."""
     found: dict[tuple[str, str], list[Move]] = defaultdict(list)
     members = sorted(set(members))
@@ -235,9 +235,9 @@ def _candidates(
             _a.status == "booked",
             _a.starts_at > after,
         )
-        for user_id, starts_at in conn.execute(query):
-            load[user_id] += 1
-            busy.add((user_id, starts_at))
+        for booked in conn.execute(query):
+            load[booked.practitioner_id] += 1
+            busy.add((booked.practitioner_id, booked.starts_at))
     return _Candidates(by_group, load, busy)
 
 
@@ -247,7 +247,7 @@ def propose(
     *,
     at: datetime,
     emails: dict[str, str] | None = None,
-    also_leaving: set[tuple[str, str]] = frozenset(),
+    also_leaving: Set[tuple[str, str]] = frozenset(),
 ) -> list[Proposal]:
     """What the hand-off would do for each leaver (in the order given); writes nothing.
 
@@ -290,7 +290,7 @@ def propose(
                 if member is not None and (leaver.group_id, member.user_id) in members
                 else successor_lack(member)
             )
-            if lack is not None:
+            if lack is not None or member is None:
                 proposal.problem = f"{leaver.handoff} cannot take the appointments: {lack}"
                 continue
             pool = [(leaver.handoff, member.user_id)]

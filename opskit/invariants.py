@@ -230,8 +230,9 @@ def _ledger_against_audit(conn: Connection) -> Iterable[dict]:
         select(_r.run_id, _r.group_id, _r.user_id, literal("either")).where(changed),
     ).subquery("missing")
     query = select(*missing.c, _u.email).outerjoin(s.users, _u.user_id == missing.c.user_id)
-    for row in conn.execute(query):
-        run_id, group_id, _user_id, kind, email = row
+    unledgered: Any  # a row of the set difference: run, group, user, result needed, email
+    for unledgered in conn.execute(query):
+        run_id, group_id, _user_id, kind, email = unledgered
         yield _violation(
             "run_event_unledgered",
             f"an event of run {run_id} for {email} in {group_id} has no matching row "

@@ -378,7 +378,7 @@ def dormant_report(
     _times(frame, "last_sign_in_at", "_appointment", "_record", "last_active_at", "joined_at")
     latest = [frame[column].eq(frame["last_active_at"]) for column in ACTIVITY_SOURCES]
     # np.select takes the first source that holds the latest time: a sign-in wins a tie
-    chosen = np.select(latest, list(ACTIVITY_SOURCES.values()), default=None)
+    chosen = np.select(latest, list(ACTIVITY_SOURCES.values()), default=None)  # type: ignore[call-overload]  # object choices: numpy's stubs know numbers only
     frame["activity"] = pd.Series(chosen, index=frame.index, dtype=object)
     idle = frame["last_active_at"].fillna(frame["joined_at"])
     frame["days_dormant"] = (at - idle).dt.days.astype("int64")

@@ -342,8 +342,10 @@ def generate(members: int, seed: int, now: datetime | None = None) -> dict[str, 
         row_member = np.concatenate((np.full(n_groups, -1), individual))
         row_order = np.lexsort((row_member, row_group))
         row_group, row_member = row_group[row_order], row_member[row_order]
-        users_col = np.where(row_member >= 0, member_user[np.maximum(row_member, 0)], None)
-        return group_ids[row_group], users_col.astype(object), row_member
+        users_col = np.asarray(
+            np.where(row_member >= 0, member_user[np.maximum(row_member, 0)], None), dtype=object
+        )
+        return group_ids[row_group], users_col, row_member
 
     cs_group, cs_user, cs_member = group_and_member_rows(0.10)
     credit_settings = pd.DataFrame(

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,8 @@ def _export_columns(conn: Connection, dialect: str, spec: FileSpec) -> list[np.n
         return f"{name} NULLS FIRST" if kinds[name] == "int" else f'{name} COLLATE "C" NULLS FIRST'
 
     order = ", ".join(order_by(name) for name in spec.key)
-    cursor = conn.connection.driver_connection.cursor()
+    driver: Any = conn.connection.driver_connection
+    cursor = driver.cursor()
     try:
         cursor.execute(f"SELECT {', '.join(spec.names)} FROM {spec.table} ORDER BY {order}")
         rows = cursor.fetchall()
@@ -71,9 +73,12 @@ def _write_csv(path: Path, names: tuple[str, ...], columns: list[np.ndarray]) ->
     # whose text holds one is written fully quoted so that it reads back the same.
     text_columns = [c for c in columns if len(c) and isinstance(c[0], str)]
     carriage_return = any("\r" in "".join(column) for column in text_columns)
-    quoting = csv.QUOTE_ALL if carriage_return else csv.QUOTE_MINIMAL
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n", quoting=quoting)
+        writer = csv.writer(
+            handle,
+            lineterminator="\n",
+            quoting=csv.QUOTE_ALL if carriage_return else csv.QUOTE_MINIMAL,
+        )
         writer.writerow(names)
         writer.writerows(zip(*columns, strict=True))
         handle.flush()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,7 +127,7 @@ def _insert(conn: Connection, dialect: str, table: str, frame: pd.DataFrame) -> 
     spec = SPEC[table]
     columns = [n for n in spec.names if n in frame or n not in spec.optional_names]
     columns += list(EXTRA_COLUMNS.get(table, ()))
-    driver = conn.connection.driver_connection
+    driver: Any = conn.connection.driver_connection  # the driver's own connection
     if dialect == "postgresql":
         import psycopg
 
@@ -182,7 +183,7 @@ def _bulk_transaction(db: Database) -> Iterator[Connection]:
             yield conn
         return
     with db.lock_waits(), db.engine.connect() as conn:
-        driver = conn.connection.driver_connection
+        driver: Any = conn.connection.driver_connection
         driver.execute("PRAGMA foreign_keys = OFF")
         cache = driver.execute("PRAGMA cache_size").fetchone()[0]
         # a bigger page cache while loading: index inserts stay in memory

@@ -230,7 +230,9 @@ def _record_results(conn: Connection, ctx: _Context, outcomes: list[tuple[int, s
     )
 
 
-def _batch_rows(conn: Connection, ctx: _Context, numbers: Sequence[int], at: datetime) -> list:
+def _batch_rows(
+    conn: Connection, ctx: _Context, numbers: Sequence[int], at: datetime
+) -> Sequence[Any]:
     """The batch's pending plan rows joined to their users, found by email, and to
     their memberships' current state.
 
@@ -315,7 +317,7 @@ def _apply_batch(
     items pending are the items resolved.
     """
     at = now()
-    group_ids = {ctx.planned[number].group_id for number in numbers} - {None}
+    group_ids = {g for number in numbers if (g := ctx.planned[number].group_id) is not None}
     lock_groups(conn, group_ids)
     rows = _batch_rows(conn, ctx, numbers, at)
     authority = manageable_groups(conn, ctx.actor_id, group_ids)
@@ -371,7 +373,7 @@ def _apply_batch(
             continue
         if access_level == s.FULL:  # R3 (and R8): whatever the plan file says
             what = "deactivated" if action == "deactivate" else "made read-only"
-            refusal = full_access_refusal(planned.email, group, cannot_be=what)
+            refusal = full_access_refusal(str(planned.email), str(group), cannot_be=what)
             outcomes.append((number, "blocked", refusal))
             continue
         pending = PENDING_BY_MASK[mask]

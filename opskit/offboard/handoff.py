@@ -52,14 +52,14 @@ def with_handoff(fingerprint: str, handoff: str | None, appointments) -> str:
 def plan_handoffs(conn: Connection, rows: Sequence[PlanRow], at: datetime) -> None:
     """Propose the hand-off of the plan's unblocked deactivations (``row.handoff`` set),
     block as ``no_successor`` those that cannot be placed, and fingerprint the rest."""
-    leaving = {(r.group_id, r.user_id) for r in rows if r.blocker is None and r.user_id}
+    leaving = {(str(r.group_id), r.user_id) for r in rows if r.blocker is None and r.user_id}
     ready = [
         r for r in rows if r.blocker is None and r.handoff is not None and r.action == "deactivate"
     ]
     emails = {r.user_id: r.email for r in rows if r.user_id}
     proposals = propose(
         conn,
-        [Leaver(str(r.group_id), str(r.user_id), r.handoff) for r in ready],
+        [Leaver(str(r.group_id), str(r.user_id), str(r.handoff)) for r in ready],
         at=at,
         emails=emails,
         also_leaving=leaving,
@@ -214,7 +214,7 @@ def give_back(
             why = "its practitioner is booked at that time since"
         else:
             why = None
-        if why is not None:
+        if why is not None or row is None:
             found[(group_id, user_id)] = (counted, [*left, f"{aid} ({why})"])
             continue
         busy.add((user_id, row.starts_at))

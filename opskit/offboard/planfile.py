@@ -58,7 +58,8 @@ _ROW_FIELDS = {f.name for f in fields(PlanRow)}
 _ROW_DECODER = msgspec.json.Decoder(PlanRow)  # strict: exactly the types save writes
 # a line of a run's stored plan: rows as arrays of PlanRow's types in PLAN_COLUMNS order
 _STORED_LINE = msgspec.json.Decoder(
-    list[tuple[tuple(typing.get_type_hints(PlanRow)[name] for name in PLAN_COLUMNS)]]
+    # the row type is built from PlanRow at run time, which a static checker cannot follow
+    list[tuple[tuple(typing.get_type_hints(PlanRow)[name] for name in PLAN_COLUMNS)]]  # type: ignore[misc]
 )
 # a row in PLAN_COLUMNS order -> its values in PlanRow's order
 _AS_FIELDS = operator.itemgetter(*(PLAN_COLUMNS.index(f.name) for f in fields(PlanRow)))
@@ -93,8 +94,10 @@ def to_stored(plan: Plan) -> str:
             encoded = _ENCODER.encode(line)
         except (msgspec.EncodeError, UnicodeEncodeError):  # a lone surrogate, say
             encoded = None
-        ascii_ = encoded is not None and encoded.isascii()
-        out.write(encoded.decode("ascii") if ascii_ else _COMPACT.encode(line))
+        if encoded is not None and encoded.isascii():
+            out.write(encoded.decode("ascii"))
+        else:
+            out.write(_COMPACT.encode(line))
     out.write("\n]}\n" if plan.rows else "]}\n")
     return out.getvalue()
 
@@ -105,7 +108,7 @@ def from_stored(text: str, *, name: str = "run") -> Plan:
     lines = _lines_of(text)
     header = json.loads(next(lines).rstrip().removesuffix('"rows": [') + '"rows": []}')
     columns = header["columns"]
-    rows = []
+    rows: list[PlanRow] = []
     typed = columns == PLAN_COLUMNS
     for line in lines:
         line = line.rstrip().rstrip(",")

@@ -246,11 +246,11 @@ class _Planner:
             return "already_read_only", f"{row.email} is already read-only in {group}"
         if state.access_level == s.FULL:  # R3
             what = "deactivated" if row.action == "deactivate" else "made read-only"
-            return "full_access", full_access_refusal(row.email, group, cannot_be=what)
+            return "full_access", full_access_refusal(str(row.email), str(group), cannot_be=what)
         # R3 keeps Full Access members out of every plan, so what is left after the plan
         # is what is there now: a group already without one is locked (R4)
         if lockout:
-            return "would_lock_out", lockout_refusal(group, lockout[0])
+            return "would_lock_out", lockout_refusal(str(group), lockout[0])
         return None, None
 
     def _users(self, keys: set[str]) -> dict[str, Any]:

@@ -296,7 +296,8 @@ def write_ledger(
         return
     names = ["run_id", *(name for name, _ in LEDGER_COLUMNS), "done_at"]
     if conn.dialect.name == "sqlite":
-        done_at = _rr.done_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)(at)
+        bind = _rr.done_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        done_at = bind(at) if bind is not None else at
         conn.exec_driver_sql(
             f"INSERT INTO {s.offboard_run_rows.name} ({', '.join(names)}) "
             f"VALUES ({', '.join('?' * len(names))})",

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import ColumnElement, Connection, case, func, select
 
 from .. import schema as s
 from ..checklist import future_appointments_count, pending_conditions
@@ -48,9 +49,12 @@ def state_columns(m, at: datetime, *, appointments: bool = True, packed: bool = 
         *([future_appointments_count(m, at).label("future_appointments")] if appointments else []),
         *(
             [
-                sum(
-                    case((cond, 1 << bit), else_=0)
-                    for bit, cond in enumerate(pending_conditions(m).values())
+                typing.cast(
+                    ColumnElement[int],
+                    sum(
+                        case((cond, 1 << bit), else_=0)
+                        for bit, cond in enumerate(pending_conditions(m).values())
+                    ),
                 ).label("pending_mask")
             ]
             if packed
