@@ -24,7 +24,6 @@ successor ended up booked twice at one time.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence, Set
@@ -52,6 +51,7 @@ from .clock import iso
 from .errors import BadInput, Refused
 from .rules import email_key
 from .schema import Action
+from .spreadsheet import write_csv
 
 AUTO = "auto"
 CANCEL = "cancel"
@@ -515,16 +515,6 @@ def front_desk_rows(
     return rows
 
 
-_UNSAFE_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _safe(value: Any) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula (docs/rules.md,
-    "CSV written for people")."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_UNSAFE_START) else text
-
-
 def check_front_desk_path(path: str | Path, db: Any) -> Path:
     """Bad input (before anything changes): a folder, a missing parent folder, or the
     database file itself."""
@@ -551,10 +541,8 @@ def write_front_desk_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> Pa
         raise BadInput("is a folder; give a file name for the CSV", column="--handoff-out")
     try:
         with path.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(FRONT_DESK_COLUMNS)
-            for row in rows:
-                writer.writerow([_safe(row.get(c)) for c in FRONT_DESK_COLUMNS])
+            cells = ([row.get(c) for c in FRONT_DESK_COLUMNS] for row in rows)
+            write_csv(out, FRONT_DESK_COLUMNS, cells)
     except OSError as error:
         raise BadInput(f"cannot write {path}: {error.strerror}", column="--handoff-out") from None
     return path

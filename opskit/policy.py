@@ -1,4 +1,4 @@
-"""Dormancy policy per group (SPEC 9.5): how long a member may be idle, the grace period
+"""Dormancy policy per group (docs/rules.md): how long a member may be idle, the grace period
 of new members, and members exempted until a date (on leave, say).
 
 The dormant report (``opskit.reports.dormant_report``) follows each group's policy;

@@ -1,4 +1,4 @@
-"""The scheduled dormancy review (SPEC 9.5): a plan of the dormant candidates, for review.
+"""The scheduled dormancy review (docs/rules.md): a plan of the dormant candidates, for review.
 
 ``review_dormant`` runs the dormant report (each group's policy, exemptions left out),
 plans offboarding its candidates through ``offboard.plan_offboarding`` and writes the
@@ -25,6 +25,7 @@ from .db import Database
 from .errors import BadInput
 from .offboard import Plan, plan_offboarding
 from .reports import dormant_report
+from .spreadsheet import spreadsheet_safe
 
 NOTICE_COLUMNS = [
     "group_id",
@@ -39,8 +40,7 @@ NOTICE_COLUMNS = [
     "days_dormant",
     "planned",
 ]
-# a cell a spreadsheet would run as a formula gets a leading quote (SPEC 9.3)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# a cell a spreadsheet would run as a formula gets a leading quote (docs/rules.md)
 
 
 @dataclass
@@ -74,8 +74,7 @@ def _cell(value: Any) -> str:
         value = value.to_pydatetime()
     if isinstance(value, datetime):
         return iso(value) or ""
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return spreadsheet_safe(value)
 
 
 def _owners(db: Database, group_ids: list[str]) -> dict[str, list[str]]:

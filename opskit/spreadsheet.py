@@ -1,9 +1,9 @@
 """CSV written for people opens in a spreadsheet: no cell may run there as a formula.
 
 A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
-prefixed with ``'`` (SPEC 9.3), which spreadsheets show as text. Every CSV opskit
-writes for people goes through ``write_csv``; the dataset folder does not (it keeps
-values verbatim, for ``opskit load``).
+prefixed with ``'`` (docs/rules.md, CSV written for people), which spreadsheets show as
+text. Every CSV opskit writes for people goes through ``write_csv``; the dataset folder
+does not (it keeps values verbatim, for ``opskit load``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from .. import schema as s
 from ..clock import iso, now
 from ..db import Database
 from ..errors import UnknownMember
-from ..rules import find_group, find_member, find_user
+from ..rules import email_key, find_group, find_member, find_user
 from . import facts
 from .facts import FLAG, Scope, chunks, facts_query, state_table
 from .items import REGISTRY, ChecklistItem
@@ -172,7 +172,7 @@ def select_members(conn: Connection, members: Iterable[Any]) -> list[int]:
         ):
             groups[row.group_id] = row
             groups[row.name] = row
-    keys = sorted({email.strip().lower() for _, email in pairs})
+    keys = sorted({email_key(email) for _, email in pairs})
     users: dict[str, Row] = {}
     for chunk in chunks(keys):
         for row in conn.execute(select(s.users).where(s.users.c.email_key.in_(chunk))):
@@ -181,7 +181,7 @@ def select_members(conn: Connection, members: Iterable[Any]) -> list[int]:
     for group, email in pairs:
         # not found: find_group and find_user raise with the usual message
         grp = groups.get(group.strip()) or find_group(conn, group)
-        user = users.get(email.strip().lower()) or find_user(conn, email, option="--user")
+        user = users.get(email_key(email)) or find_user(conn, email, option="--user")
         wanted[(grp.group_id, user.user_id)] = (grp, user)
     found: dict[tuple[str, str], int] = {}
     for chunk in chunks(list(wanted)):

@@ -73,7 +73,7 @@ SPECS: tuple[FileSpec, ...] = (
             Col("status", "enum", values=schema.STATUSES),
             Col("joined_at", "time", nullable=True),
             Col("last_sign_in_at", "time", nullable=True),
-            # who / when / why of the last status change (SPEC 9.3)
+            # who / when / why of the last status change (docs/rules.md)
             Col("status_changed_at", "time", nullable=True, optional=True),
             Col("status_changed_by", nullable=True, optional=True),
             Col("status_reason", "text", nullable=True, size=100_000, optional=True),
@@ -177,8 +177,8 @@ SPECS: tuple[FileSpec, ...] = (
 
 
 def _history(table: str, key: str) -> FileSpec:
-    """A file of history the database keeps (SPEC 9.3): every column of the table as it
-    is, so that an export loaded elsewhere loses nothing (ids included)."""
+    """A file of history the database keeps (docs/rules.md, dataset folder): every column
+    of the table as it is, so that an export loaded elsewhere loses nothing (ids too)."""
     columns = []
     for column in schema.metadata.tables[table].columns:
         if isinstance(column.type, Integer):

@@ -249,7 +249,7 @@ def _restart_sequences(conn: Connection) -> None:
 
 
 def _refuse_losing_audit_events(conn: Connection, loaded: pd.DataFrame) -> None:
-    """SPEC 9.3: a replace never drops an audit event the folder does not hold (the
+    """docs/rules.md: a replace never drops an audit event the folder does not hold (the
     same id, time, action and member)."""
     e = schema.audit_events.c
     held: set[tuple] = set()

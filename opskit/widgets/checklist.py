@@ -28,6 +28,7 @@ from ..checklist import (
 )
 from ..db import Database, connect
 from ..errors import OpskitError
+from ..spreadsheet import write_csv
 
 # the items whose cell shows the row's count next to the state
 _COUNTED = {item.id for item in REGISTRY if item.counts}
@@ -167,7 +168,10 @@ def export_checklist_csv(
 def _write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    to_frame(rows).to_csv(path, index=False)
+    frame = to_frame(rows)
+    frame = frame.astype(object).where(frame.notna(), None)  # an empty cell, not "nan"
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        write_csv(out, list(frame.columns), frame.itertuples(index=False, name=None))
     return path
 
 

@@ -8,7 +8,6 @@ members in how many groups will change, and nothing is written until it is confi
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 from collections.abc import Callable, Iterable, Mapping
@@ -33,6 +32,7 @@ from ..offboard import (
 )
 from ..offboard.input import parse_pasted
 from ..offboard.review import approve_plan, plan_digest
+from ..spreadsheet import write_csv
 
 _CELL = "padding:3px 8px;border:1px solid #ddd;text-align:left;vertical-align:top"
 _HEAD = f"{_CELL};background:#fafafa"
@@ -158,10 +158,7 @@ class RunTable:
 def results_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     """A run's rows as CSV text (the columns of ``opskit offboard status RUN``)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(RUN_ROW_COLUMNS)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in RUN_ROW_COLUMNS])
+    write_csv(out, RUN_ROW_COLUMNS, ([row.get(c) for c in RUN_ROW_COLUMNS] for row in rows))
     return out.getvalue()
 
 

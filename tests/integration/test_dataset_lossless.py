@@ -1,4 +1,4 @@
-"""Datasets that lose nothing (SPEC 9.3): the history files, the status columns, the
+"""Datasets that lose nothing (docs/rules.md): the history files, the status columns, the
 manifest, an export that is complete or absent, and a replace that keeps the audit trail.
 On SQLite and PostgreSQL, on the bundled demo."""
 

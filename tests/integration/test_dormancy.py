@@ -1,4 +1,4 @@
-"""Dormancy on clinic activity, by group policy (SPEC 9.5), on both backends.
+"""Dormancy on clinic activity, by group policy (docs/rules.md), on both backends.
 
 The clinic scenario: everyone last signed in 2026-06-20 10:00, ten days and 23 hours
 before the frozen clock; peter has appointments on 2026-06-01 (past) and in July

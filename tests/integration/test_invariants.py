@@ -324,7 +324,7 @@ def test_load_replace_still_replaces_a_database_with_an_audit_trail(db, healthy,
     from opskit.dataset import export_dataset, load_dataset
 
     deactivate(db, healthy.peter, healthy.harbour, actor=healthy.ops)
-    export_dataset(db, tmp_path / "clinic")  # the audit trail is in the folder (SPEC 9.3)
+    export_dataset(db, tmp_path / "clinic")  # the audit trail is in the folder (docs/rules.md)
     with db.read() as conn:
         exported = conn.execute(sa.text("SELECT count(*) FROM audit_events")).scalar_one()
     reactivate(db, healthy.peter, healthy.harbour, actor=healthy.ops)

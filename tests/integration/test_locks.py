@@ -1,4 +1,4 @@
-"""Lock waits (SPEC 9.3): a change gives up after OPSKIT_LOCK_TIMEOUT seconds with a
+"""Lock waits (docs/rules.md): a change gives up after OPSKIT_LOCK_TIMEOUT seconds with a
 refusal saying what it waited for; reads never wait for writers. SQLite and PostgreSQL."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Apply trusts nothing in a plan file beyond which rows to attempt (SPEC 9.2, last bullet).
+"""Apply trusts nothing in a plan file beyond which rows to attempt (docs/rules.md, apply).
 
 A hand-edited plan cannot make apply change a member the database would refuse: the
 user is the one the database has for the row's email, and R1, R3, R4, R8 and the

@@ -1,5 +1,5 @@
 """An undo that stops part-way shows its run as interrupted, and resume finishes the
-undo (SPEC 5.5, issue 16). SQLite and PostgreSQL, on the clinic scenario."""
+undo (docs/rules.md, undo). SQLite and PostgreSQL, on the clinic scenario."""
 
 from __future__ import annotations
 

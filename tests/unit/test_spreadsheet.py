@@ -1,4 +1,4 @@
-"""CSV written for people starts no cell a spreadsheet runs as a formula (SPEC 9.3)."""
+"""CSV written for people starts no cell a spreadsheet runs as a formula (docs/rules.md)."""
 
 from __future__ import annotations
 

@@ -131,6 +131,18 @@ def test_the_static_table_and_the_csv_export_for_a_group(db, clinic, tmp_path):
         assert len(list(csv.DictReader(handle))) == 6 * 8
 
 
+def test_the_csv_export_is_spreadsheet_safe(db, clinic, tmp_path):
+    """docs/rules.md, CSV written for people: a group named like a formula stays text."""
+    with db.begin() as conn:
+        conn.execute(
+            s.groups.update().where(s.groups.c.group_id == "g-harbour").values(name="=SUM(1)")
+        )
+    path = export_checklist_csv(db, tmp_path / "harbour.csv", group="g-harbour")
+    with open(path, newline="") as handle:
+        groups = {record["group"] for record in csv.DictReader(handle)}
+    assert groups == {"'=SUM(1)"}
+
+
 # ------------------------------------------------------------------------ hand-off
 
 

@@ -4,7 +4,9 @@ confirm, assert the database and what the widget shows; then undo."""
 from __future__ import annotations
 
 import base64
+import csv
 import html
+import io
 import re
 
 from sqlalchemy import select
@@ -162,3 +164,12 @@ def test_the_plan_and_a_run_display_as_tables_in_a_notebook(db, clinic):
     widget.apply_button.click()
     widget.confirm_button.click()
     assert 'data-result="deactivated"' in RunTable(widget.results)._repr_html_()
+
+
+def test_the_results_csv_is_spreadsheet_safe():
+    """docs/rules.md, CSV written for people: no cell of a run's results runs as a formula."""
+    from opskit.widgets.offboarding import results_csv
+
+    text = results_csv([{"row": 1, "email": "@cmd", "message": "=HYPERLINK(1)", "group": None}])
+    record = next(csv.DictReader(io.StringIO(text)))
+    assert (record["email"], record["message"], record["group"]) == ("'@cmd", "'=HYPERLINK(1)", "")
