@@ -1,8 +1,14 @@
 """Bulk offboarding in a notebook: input, plan review, apply with progress, results, undo.
 
-Everything here displays or collects input; planning, applying and undoing are
-``opskit.offboard``'s. Apply and undo each ask first: the confirmation states how many
-members in how many groups will change, and nothing is written until it is confirmed.
+Everything here displays or collects input; planning, approving, applying and undoing
+are ``opskit.offboard``'s. Apply and undo each ask first: the confirmation states how
+many members in how many groups will change, and nothing is written until it is
+confirmed.
+
+Every control sits above the long tables (the plan and the run's rows, up to 500 rows
+each), and the messages and confirmations sit right under the controls: whatever
+button was clicked, what it says appears next to it, never thousands of pixels away
+beyond a table.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from ..offboard import (
     undo_run,
 )
 from ..offboard.input import parse_pasted
-from ..offboard.review import approve_plan, plan_digest
+from ..offboard.review import approvals, approve_plan, plan_digest, require_approval
 from ..spreadsheet import write_csv
 
 _CELL = "padding:3px 8px;border:1px solid #ddd;text-align:left;vertical-align:top"
@@ -232,7 +238,14 @@ class OffboardingWidget(w.VBox):
         self.actor_box = w.Text(value=actor, description="Actor", placeholder="email")
         self.identity = w.HTML(self._identity_html())
         self.submit_button = w.Button(description="Submit for review", disabled=True)
-        self.review_path = w.Text(description="Plan file", placeholder="a submitted plan")
+        # the plans submitted so far are offered; any other path may be typed
+        self.review_path = w.Combobox(
+            description="Plan file",
+            placeholder="a submitted plan",
+            options=self._submitted_plans(),
+            ensure_option=False,
+            layout=w.Layout(width="30em"),
+        )
         self.open_button = w.Button(description="Open for review")
         self.approve_button = w.Button(description="Approve", button_style="success", disabled=True)
         self.checklist_box = w.Checkbox(value=resolve_checklist, description="Resolve checklist")
@@ -272,16 +285,24 @@ class OffboardingWidget(w.VBox):
                 self.identity,
                 self.source,
                 w.HBox([self.actor_box, self.checklist_box, self.read_only_box]),
-                self.plan_button,
-                w.HBox([self.review_path, self.open_button]),
-                self.summary,
-                self.plan_view,
-                w.HBox([self.submit_button, self.approve_button, self.apply_button]),
+                w.HBox([self.plan_button, self.review_path, self.open_button]),
+                w.HBox(
+                    [
+                        self.submit_button,
+                        self.approve_button,
+                        self.apply_button,
+                        self.undo_button,
+                        self.download,
+                    ]
+                ),
+                # feedback right under the buttons that cause it (issue 21)
+                self.message,
                 self.confirm_box,
                 self.progress,
-                self.message,
+                # the long tables last
                 self.results_view,
-                w.HBox([self.download, self.undo_button]),
+                self.summary,
+                self.plan_view,
             ]
         )
 
@@ -401,6 +422,7 @@ class OffboardingWidget(w.VBox):
         path = self.review_dir / f"plan-{plan_digest(self.plan)[:16]}.json"
         self.plan.save(path)
         self.submitted = path
+        self.review_path.options = self._submitted_plans()
         self.review_path.value = str(path)
         self.message.value = _message(
             f"submitted for review: {path}; a second operator opens it and approves it"
@@ -410,6 +432,14 @@ class OffboardingWidget(w.VBox):
     def open_for_review(self, path: str | Path) -> Plan | None:
         """Open a submitted plan to review and approve it (nothing changes)."""
         self._hide_confirmation()
+        self.review_path.options = self._submitted_plans()
+        if not str(path).strip():
+            self.message.value = _message(
+                f"choose a submitted plan ({len(self.review_path.options)} in "
+                f"{self.review_dir}) or type the path of one",
+                "error",
+            )
+            return None
         try:
             self.plan = Plan.load(path)
         except OpskitError as error:
@@ -420,9 +450,27 @@ class OffboardingWidget(w.VBox):
         self.submit_button.disabled = True
         self.approve_button.disabled = not self.plan.to_apply
         self.message.value = _message(
-            f"plan by {self.plan.actor}: {self.plan.describe()}; approve it if it is right"
+            f"plan by {self.plan.actor}: {self.plan.describe()}; "
+            f"{self._approved_by() or 'not approved yet'}; approve it if it is right"
         )
         return self.plan
+
+    def _submitted_plans(self) -> list[str]:
+        """The plans saved under ``review_dir``, newest first."""
+        if not self.review_dir.is_dir():
+            return []
+        found = sorted(
+            self.review_dir.glob("plan-*.json"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        return [str(path) for path in found]
+
+    def _approved_by(self) -> str:
+        """Who approved exactly the plan shown, as a phrase ("" when nobody has)."""
+        assert self.plan is not None
+        found = approvals(self.db, self.plan)
+        if not found:
+            return ""
+        return "approved by " + ", ".join(f"{a['approved_by']} (login {a['login']})" for a in found)
 
     def approve(self) -> dict[str, Any] | None:
         """Approve exactly the plan shown, as the current operator."""
@@ -448,6 +496,13 @@ class OffboardingWidget(w.VBox):
         if self.plan is None or not self.plan.to_apply:
             self.message.value = _message("plan first: there is nothing to apply", "error")
             return
+        try:  # bound mode: say now, not after Confirm, that a second operator must approve
+            require_approval(self.db, self.plan)
+        except OpskitError as error:
+            self._hide_confirmation()
+            self.message.value = _message(f"{error}: Submit for review first", "error")
+            return
+        approved = self._approved_by()
         checklist = (
             "; every open checklist item of theirs is resolved (settings snapshotted)"
             if self.checklist_box.value
@@ -455,9 +510,11 @@ class OffboardingWidget(w.VBox):
         )
         self.confirm_text.value = (
             f"<b>{_e(self.plan.describe())}</b>{_e(checklist)}. "
-            f"Planned by {_e(self.plan.actor)}. Rows that changed since planning are skipped "
-            "as stale."
+            f"Planned by {_e(self.plan.actor)}"
+            f"{'; ' + _e(approved) if approved else ''}. Rows that changed since planning "
+            "are skipped as stale."
         )
+        self.message.value = ""
         self._show_confirmation("apply")
 
     def ask_undo(self) -> None:
@@ -471,6 +528,7 @@ class OffboardingWidget(w.VBox):
             f"{changed} membership(s) in {groups} group(s)</b>, restoring the settings the "
             "checklist switched off. Members changed by someone since are left alone."
         )
+        self.message.value = ""
         self._show_confirmation("undo")
 
     def confirm(self) -> None:

@@ -44,10 +44,11 @@ def test_plan_submit_a_second_operator_approves_then_apply(clinic, logins, tmp_p
         maker.use_pasted(f"{clinic.peter}\n{clinic.frank}")
         maker.plan_button.click()
         assert maker.plan is not None and maker.plan.actor == clinic.fiona
-        # without an approval Apply is refused inline, and nothing changes
+        # without an approval Apply says so at once, asks nothing, and nothing changes
         maker.apply_button.click()
+        assert maker.confirm_box.layout.display == "none"
+        assert "no approval" in maker.message.value and "Submit for review" in (maker.message.value)
         maker.confirm_button.click()
-        assert "no approval" in maker.message.value
         assert _status(logins.db, "peter") == "active"
         maker.submit_button.click()
         path = maker.submitted
@@ -60,10 +61,13 @@ def test_plan_submit_a_second_operator_approves_then_apply(clinic, logins, tmp_p
         assert "made this plan" in own.message.value
     with logins.acting("bob") as db:
         reviewer = OffboardingWidget(db, review_dir=tmp_path)
+        # the submitted plan is offered to pick
+        assert reviewer.review_path.options == (str(path),)
         reviewer.review_path.value = str(path)
         reviewer.open_button.click()
         assert clinic.peter in reviewer.plan_view.value
         assert f"plan by {clinic.fiona}" in reviewer.message.value
+        assert "not approved yet" in reviewer.message.value
         assert not reviewer.approve_button.disabled
         reviewer.approve_button.click()
         assert f"approved by {clinic.olivia}" in reviewer.message.value
@@ -71,6 +75,8 @@ def test_plan_submit_a_second_operator_approves_then_apply(clinic, logins, tmp_p
     with logins.acting("alice") as db:
         maker.db = db
         maker.apply_button.click()
+        approved = f"approved by {clinic.olivia} (login {logins.name('bob')})"
+        assert approved in maker.confirm_text.value
         maker.confirm_button.click()
         assert "done" in maker.message.value, maker.message.value
     assert _status(logins.db, "peter") == _status(logins.db, "frank") == "inactive"
@@ -82,3 +88,11 @@ def test_opening_a_missing_plan_file_says_so(clinic, logins, tmp_path):
         assert widget.open_for_review(tmp_path / "nope.json") is None
         assert "nope.json" in widget.message.value
         assert widget.approve_button.disabled
+
+
+def test_opening_with_no_plan_chosen_says_what_to_choose(clinic, logins, tmp_path):
+    with logins.acting("alice") as db:
+        widget = OffboardingWidget(db, review_dir=tmp_path / "none-yet")
+        widget.open_button.click()
+    assert "choose a submitted plan (0 in" in widget.message.value
+    assert widget.plan is None and widget.approve_button.disabled

@@ -173,3 +173,29 @@ def test_the_results_csv_is_spreadsheet_safe():
     text = results_csv([{"row": 1, "email": "@cmd", "message": "=HYPERLINK(1)", "group": None}])
     record = next(csv.DictReader(io.StringIO(text)))
     assert (record["email"], record["message"], record["group"]) == ("'@cmd", "'=HYPERLINK(1)", "")
+
+
+def test_messages_and_confirmations_sit_under_the_buttons_above_the_long_tables(db, clinic):
+    """docs/rules.md and issue 21: feedback appears next to the control that caused it.
+    Every button is in the rows above the message and the confirmation, and the tables
+    that grow with the plan (up to 500 rows each) come after them."""
+    widget = uploaded(db, clinic)
+    kids = list(widget.children)
+    message, confirm = kids.index(widget.message), kids.index(widget.confirm_box)
+    assert confirm == message + 1
+    buttons = [
+        widget.plan_button,
+        widget.open_button,
+        widget.submit_button,
+        widget.approve_button,
+        widget.apply_button,
+        widget.undo_button,
+    ]
+    rows = {
+        b: next(i for i, k in enumerate(kids) if b in getattr(k, "children", ())) for b in buttons
+    }
+    assert max(rows.values()) == message - 1, rows  # the action row is right above
+    for table in (widget.summary, widget.plan_view, widget.results_view):
+        assert kids.index(table) > confirm
+    widget.apply_button.click()  # a confirmation replaces the last message
+    assert widget.message.value == "" and widget.confirm_box.layout.display != "none"
