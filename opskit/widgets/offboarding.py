@@ -235,8 +235,14 @@ class OffboardingWidget(w.VBox):
         for index, title in enumerate(self.SOURCES):
             self.source.set_title(index, title)
 
-        self.actor_box = w.Text(value=actor, description="Actor", placeholder="email")
-        self.identity = w.HTML(self._identity_html())
+        me = whoami(self.db)
+        self.actor_box = w.Text(
+            value=actor,
+            description="Actor",
+            # bound mode: the box may stay empty, the login says who acts
+            placeholder=f"empty: {me['user']}" if me["user"] else "email",
+        )
+        self.identity = w.HTML(self._identity_html(me))
         self.submit_button = w.Button(description="Submit for review", disabled=True)
         # the plans submitted so far are offered; any other path may be typed
         self.review_path = w.Combobox(
@@ -248,9 +254,12 @@ class OffboardingWidget(w.VBox):
         )
         self.open_button = w.Button(description="Open for review")
         self.approve_button = w.Button(description="Approve", button_style="success", disabled=True)
-        self.checklist_box = w.Checkbox(value=resolve_checklist, description="Resolve checklist")
+        whole = {"style": {"description_width": "initial"}, "layout": w.Layout(width="auto")}
+        self.checklist_box = w.Checkbox(
+            value=resolve_checklist, description="Resolve checklist", **whole
+        )
         self.read_only_box = w.Checkbox(
-            value=read_only, description="Read-only instead of deactivate"
+            value=read_only, description="Read-only instead of deactivate", **whole
         )
         self.plan_button = w.Button(description="Plan", button_style="primary")
         self.summary = w.HTML()
@@ -396,8 +405,8 @@ class OffboardingWidget(w.VBox):
 
     # who acts, and four eyes ------------------------------------------------------------
 
-    def _identity_html(self) -> str:
-        me = whoami(self.db)
+    @staticmethod
+    def _identity_html(me: Mapping[str, Any]) -> str:
         if me["mode"] == "unbound":
             return _message(
                 f"login {me['login']} ({me['source']}); no operator mapping: the Actor box "
@@ -585,6 +594,10 @@ class OffboardingWidget(w.VBox):
     def _show_confirmation(self, asking: str) -> None:
         self._asking = asking
         self.confirm_box.layout.display = "flex"
+        # the browser scrolls a focused button into view, so the question is seen even
+        # when the button asking it was clicked at the window's edge; Cancel, so that
+        # Enter never confirms by accident
+        self.cancel_button.focus()
 
     def _hide_confirmation(self) -> None:
         self._asking = None

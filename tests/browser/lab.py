@@ -83,6 +83,9 @@ class LabServer:
     root: Path
     notebook_dir: Path
     database_url: str
+    # more of the server's environment: JUPYTERHUB_USER, as JupyterHub sets it for each
+    # user's own server, makes the kernels' login that user's (opskit/identity.py)
+    env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     process: subprocess.Popen | None = None
@@ -112,6 +115,7 @@ class LabServer:
             "IPYTHONDIR": str(self.root / "ipython"),
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
             "PYTHONUNBUFFERED": "1",
+            **self.env,
         }
         env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
         command = [
@@ -440,3 +444,34 @@ class Shots:
                 target.scroll_into_view_if_needed(timeout=2_000)
         self.page.screenshot(path=str(path))
         return path
+
+
+def assert_in_view(page: Page, target: Locator, what: str) -> None:
+    """Fail unless ``target`` is wholly inside the window and on top at its centre: what
+    a click caused must be where the analyst is looking, not beyond a long table."""
+    box = target.bounding_box()
+    size = page.viewport_size
+    assert box is not None and size is not None, f"{what} is not shown"
+    assert box["y"] >= 0 and box["y"] + box["height"] <= size["height"], (
+        f"{what} is out of view: y={box['y']:.0f}..{box['y'] + box['height']:.0f} "
+        f"in a window {size['height']} px high"
+    )
+    on_top = target.evaluate(
+        """(node) => {
+            const r = node.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+            return Boolean(hit) && node.contains(hit);
+        }"""
+    )
+    assert on_top, f"{what} is covered by something else"
+
+
+def assert_beside(page: Page, target: Locator, control: Locator, what: str) -> None:
+    """Fail unless ``target`` starts right under ``control`` (the button that caused it)
+    and its first line is inside the window."""
+    box, under = target.bounding_box(), control.bounding_box()
+    size = page.viewport_size
+    assert box is not None and under is not None and size is not None, f"{what} is not shown"
+    gap = box["y"] - (under["y"] + under["height"])
+    assert 0 <= gap <= 48, f"{what} is {gap:.0f} px from the button that caused it"
+    assert 0 <= box["y"] <= size["height"] - 20, f"{what} starts out of view at y={box['y']:.0f}"

@@ -31,8 +31,10 @@ def test_the_widget_says_who_you_act_as(clinic, logins):
         assert "no operator mapping" in OffboardingWidget(db).identity.value
     _bound(logins, clinic)
     with logins.acting("alice") as db:
-        shown = OffboardingWidget(db).identity.value
+        widget = OffboardingWidget(db)
+    shown = widget.identity.value
     assert f"you act as {clinic.fiona}" in shown and logins.name("alice") in shown
+    assert widget.actor_box.placeholder == f"empty: {clinic.fiona}"
     with logins.acting("mallory") as db:
         assert "may look, not change" in OffboardingWidget(db).identity.value
 
