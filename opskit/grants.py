@@ -34,6 +34,9 @@ WRITES: dict[str, str] = {
     "offboard_run_plans": "INSERT",
     "offboard_run_rows": "INSERT, UPDATE",
     "audit_chain": "INSERT, UPDATE",
+    # opskit policy set | exempt (docs/rules.md 9.5): a group's policy and exemptions
+    "dormancy_policies": "INSERT, UPDATE",
+    "dormancy_exemptions": "INSERT, UPDATE",
     # locking a group's row (FOR UPDATE) needs UPDATE on one of its columns; the id is
     # the one whose change every member, location and appointment forbids (foreign keys)
     "groups": "UPDATE (group_id)",

@@ -1,9 +1,10 @@
-"""Who may do what to whom: every actor against every target for every operation.
+"""Who may do what to whom: every actor against every target for every write entry
+point, with and without operators mapped (bound mode).
 
 A small oracle below computes the expected outcome from the rules as docs/rules.md states
 them (R1 who may act, R2 leaving, R3 Full Access guard, R4 never lock a group out,
-R6 idempotence, R8 read-only below Full Access), independently of opskit's code; the
-library must agree on every combination.
+R6 idempotence, R8 read-only below Full Access, 9.2 four eyes), independently of
+opskit's code; the library must agree on every combination.
 
 Every combination gets its own group, so that all of them are built in one bulk insert
 and run for real (no dry run) against one database per backend:
@@ -16,16 +17,31 @@ and run for real (no dry run) against one database per backend:
   membership | active in another group | inactive in another group; the last only where
   R2 could care: deactivation and the checklist), the role alternating;
 - operation: deactivate, reactivate, lower / raise the level, read-only on / off,
-  ownership on / off, resolve the checklist, and plan a bulk deactivation or read-only
-  (the blocker; a row planned without one is applied).
+  ownership on / off, resolve the checklist, plan a bulk deactivation or read-only
+  (the blocker; a row planned without one is applied), approve a plan of the target's
+  deactivation made by the group's owner, undo the owner's run that deactivated the
+  target, set the group's dormancy policy, exempt the target from dormancy. The last
+  four depend on the target only through a few kinds of it, and run on just those.
+- mode: **unbound** (the actor named, as section 7 has it) or **bound** (9.1: the
+  actor is the user the current login is mapped to, named or left out). Bound mode
+  holds for the whole database, so the unbound half runs first, then the operators
+  are mapped and the bound half runs. The halves alternate by target and operation, so
+  that every operation meets every actor in both modes. On PostgreSQL the bound half
+  runs as real login roles given ``opskit grant`` (tests/logins.py): the login is the
+  server's ``session_user``. In bound mode a plan that would be applied is first
+  refused without an approval, then approved by the group's owner under a login of
+  their own, then applied; and for every operation a login mapped to nobody, and a
+  login naming someone else as actor, are refused before anything is looked at.
 
-Afterwards every change has exactly one audit event and the invariant check passes.
+Afterwards every change has exactly one audit event, each with the login that made it,
+and the invariant check passes.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
@@ -36,9 +52,12 @@ import sqlalchemy as sa
 from opskit import schema as s
 from opskit.checklist import resolve_checklist
 from opskit.errors import FullAccessMember, NotAuthorized, Refused, WouldLockOutGroup
+from opskit.identity import add_operator
 from opskit.invariants import check_invariants
 from opskit.lifecycle import change_access, deactivate, reactivate
-from opskit.offboard import apply_plan, plan_offboarding, run_rows
+from opskit.offboard import apply_plan, plan_offboarding, run_rows, undo_run
+from opskit.offboard.review import approve_plan
+from opskit.policy import exempt, set_policy
 
 FULL = "full"
 LOWER = {"practitioner": "clinical", "administrator": "billing"}
@@ -82,7 +101,22 @@ CHANGES = {
     "owner_off": {"owner": False},
 }
 PLANS = {"plan_deactivate": "deactivate", "plan_read_only": "read_only"}
-OPERATIONS = ("deactivate", "reactivate", *CHANGES, "resolve_checklist", *PLANS)
+# (target kind, status) each of these runs on: what else of the target they never look at
+FEW_TARGETS = {
+    # a plan that changes the group, and plans that change nothing (blocked)
+    "approve": {
+        ("lower", "active"),
+        ("lower_read_only", "active"),
+        ("lower_read_only", "inactive"),
+        ("full", "active"),
+    },
+    # the owner's run deactivated the target
+    "undo": {("lower", "active"), ("lower_read_only", "active")},
+    "policy": {("lower", "active"), ("full", "active")},
+    "exempt": {("lower", "active"), ("lower", "inactive")},
+}
+OPERATIONS = ("deactivate", "reactivate", *CHANGES, "resolve_checklist", *PLANS, *FEW_TARGETS)
+MODES = ("unbound", "bound")
 
 
 def expected(op: str, actor: Member | None, target: Member, others: list[Member], *,
@@ -120,6 +154,19 @@ def expected(op: str, actor: Member | None, target: Member, others: list[Member]
         if locked_out(others + [target]):
             return "would_lock_out"
         return "deactivated" if PLANS[op] == "deactivate" else "read_only"
+    if op == "approve":
+        # 9.2: the plan is the owner's (who may manage); approving a plan that changes
+        # nothing checks no group, one that changes the group needs R1 there
+        owner = next(m for m in others if m.owner and may_manage(m))
+        planned = expected("plan_deactivate", owner, target, others, is_self=False,
+                           active_elsewhere=active_elsewhere)  # fmt: skip
+        return "approved" if planned != "deactivated" or may_manage(actor) else "NotAuthorized"
+    if op == "undo":
+        # the owner's run deactivated the target; undoing it needs R1 (a target undoing
+        # it is inactive by then)
+        return "reactivated" if may_manage(actor) and not is_self else "NotAuthorized"
+    if op in ("policy", "exempt"):
+        return "changed" if may_manage(actor) else "NotAuthorized"
     if op == "resolve_checklist":
         # one's own items may be resolved by an active member who may change things
         own = is_self and target.status == "active" and not target.read_only
@@ -175,6 +222,7 @@ class Case:
     target: Member
     anchor: Member
     elsewhere: str | None
+    mode: str = "unbound"
 
     @property
     def group_id(self) -> str:
@@ -184,12 +232,19 @@ class Case:
     def target_email(self) -> str:
         return f"t{self.number}@matrix.test"
 
-    def actor_email(self) -> str:
+    @property
+    def anchor_id(self) -> str:
+        return f"o{self.number}"
+
+    def actor_id(self) -> str:
         if self.relation == "self":
-            return self.target_email
+            return f"t{self.number}"
         if self.relation == "other":
-            return f"other{OTHER_ACTORS.index(self.actor)}@matrix.test"
-        return f"a{self.number}@matrix.test"
+            return f"other{OTHER_ACTORS.index(self.actor)}"
+        return f"a{self.number}"
+
+    def actor_email(self) -> str:
+        return f"{self.actor_id()}@matrix.test"
 
     def expectation(self) -> str:
         actor = {"same": self.actor, "other": None, "self": self.target}[self.relation]
@@ -209,6 +264,7 @@ def _level(member: Member) -> str:
 
 
 def build_cases() -> list[Case]:
+    """Every case, the unbound half first (bound mode, once on, holds for the database)."""
     cases = []
     targets = []
     for (name, (target, anchor)), status, elsewhere in product(
@@ -217,15 +273,22 @@ def build_cases() -> list[Case]:
         if status == "inactive" and name.startswith("only_"):
             continue  # the group would start locked out
         role = ROLES[len(targets) % 2]
-        targets.append((replace(target, role=role, status=status), anchor, elsewhere))
+        targets.append((name, replace(target, role=role, status=status), anchor, elsewhere))
     actors = [("same", a) for a in ACTORS] + [("other", a) for a in OTHER_ACTORS]
-    for op in OPERATIONS:
-        for target, anchor, elsewhere in targets:
-            if elsewhere == "inactive" and op not in SELF_OPERATIONS:
-                continue
+    for index, op in enumerate(OPERATIONS):
+        few = FEW_TARGETS.get(op)
+        chosen = [
+            (name, target, anchor, elsewhere)
+            for name, target, anchor, elsewhere in targets
+            if (elsewhere != "inactive" or op in SELF_OPERATIONS)
+            and (few is None or ((name, target.status) in few and elsewhere is None))
+        ]
+        for turn, (_name, target, anchor, elsewhere) in enumerate(chosen):
+            mode = MODES[(turn + index) % 2]
             for relation, actor in [*actors, ("self", None)]:
-                cases.append(Case(len(cases), op, relation, actor, target, anchor, elsewhere))
-    return cases
+                cases.append(Case(0, op, relation, actor, target, anchor, elsewhere, mode))
+    cases.sort(key=lambda case: MODES.index(case.mode))
+    return [replace(case, number=number) for number, case in enumerate(cases)]
 
 
 CASES = build_cases()
@@ -285,40 +348,139 @@ def build(db, cases: list[Case]) -> None:
         conn.execute(s.integrations.insert(), integrations)
 
 
-def run(db, case: Case) -> tuple[str, int]:
-    """What the library did: the outcome word or the refusal's class, and how many audit
-    events it should have written."""
-    actor, target, group = case.actor_email(), case.target_email, case.group_id
+OPERATOR, APPROVER, NOBODY = "operator", "approver", "mallory"
+
+
+class Acting:
+    """Who a case's calls run as. Unbound: the test's database, the actor named. Bound:
+    the ``operator`` login, mapped for the case to the actor (the owner's login changes
+    the mapping as a test's arrangement, unaudited); the group's owner acts under the
+    ``approver`` login. On PostgreSQL each login is a real role (tests/logins.py)."""
+
+    def __init__(self, logins) -> None:
+        self.logins = logins
+        self.bound = False
+        self.mapped: dict[str, str] = {}
+
+    def bind(self) -> None:
+        """Start bound mode: the owner's login and the two working logins, audited."""
+        db, owner = self.logins.db, "o-anchor@matrix.test"
+        add_operator(db, self.logins.owner, owner, actor=owner)
+        for login in (OPERATOR, APPROVER):
+            add_operator(db, self.logins.name(login), owner)
+            self.mapped[login] = "o-anchor"
+        self.logins.name(NOBODY)  # a login of its own, mapped to nobody
+        self.bound = True
+
+    @contextmanager
+    def as_user(self, login: str, user_id: str):
+        if not self.bound:
+            yield self.logins.db
+            return
+        if self.mapped.get(login) != user_id:
+            with self.logins.db.begin() as conn:
+                if conn.dialect.name == "postgresql":  # an arrangement: no need to wait for disk
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
+                conn.execute(
+                    sa.update(s.operators)
+                    .where(s.operators.c.login == self.logins.name(login))
+                    .values(user_id=user_id)
+                )
+            self.mapped[login] = user_id
+        with self.logins.acting(login) as db:
+            yield db
+
+    def named(self, case: Case, email: str) -> str | None:
+        """The actor as the call names it: always when unbound; when bound left out on
+        even cases and named in capitals on odd ones (R11)."""
+        if case.mode == "unbound":
+            return email
+        return None if case.number % 2 == 0 else email.upper()
+
+
+def attempt(acting: Acting, case: Case, runs: dict[int, str], *, login: str = OPERATOR,
+            actor: str | None = None, as_named: bool = True) -> tuple[str, int, str]:  # fmt: skip
+    """What the library did: the outcome word or the refusal's class, how many audit
+    events it should have written, and the refusal's text."""
+    target, group = case.target_email, case.group_id
+    if as_named:
+        actor = acting.named(case, case.actor_email())
+    owner = acting.named(case, f"{case.anchor_id}@matrix.test")
+
+    def owners_plan(action: str = "deactivate"):
+        row = {"email": target, "group": group, "action": action}
+        with acting.as_user(APPROVER, case.anchor_id) as db:
+            return plan_offboarding(db, [row], actor=owner)
+
     try:
-        if case.op == "deactivate":
-            outcome = deactivate(db, target, group, actor=actor).outcome
-        elif case.op == "reactivate":
-            outcome = reactivate(db, target, group, actor=actor).outcome
-        elif case.op in PLANS:
-            row = {"email": target, "group": group, "action": PLANS[case.op]}
-            plan = plan_offboarding(db, [row], actor=actor)
-            [planned] = plan.rows
-            if planned.blocker is not None:
-                return planned.blocker, 0
-            [applied] = run_rows(db, apply_plan(db, plan, progress=False).run)
-            return applied["result"], 1
-        elif case.op == "resolve_checklist":
-            rows = resolve_checklist(db, group=group, item="all", actor=actor, user=target)
-            return "resolved", sum(1 for r in rows if r.get("resolved"))
-        else:
-            change = CHANGES[case.op]
-            outcome = change_access(
-                db,
-                target,
-                group,
-                actor=actor,
-                level=change.get("level"),
-                read_only=change.get("read_only"),
-                owner=change.get("owner"),
-            ).outcome
+        with acting.as_user(login, case.actor_id()) as db:
+            if case.op == "deactivate":
+                outcome = deactivate(db, target, group, actor=actor).outcome
+            elif case.op == "reactivate":
+                outcome = reactivate(db, target, group, actor=actor).outcome
+            elif case.op in PLANS:
+                row = {"email": target, "group": group, "action": PLANS[case.op]}
+                plan = plan_offboarding(db, [row], actor=actor)
+                [planned] = plan.rows
+                if planned.blocker is not None:
+                    return planned.blocker, 0, ""
+                events = 1
+                if acting.bound:  # four eyes: refused until the owner approves
+                    try:
+                        apply_plan(db, plan, progress=False)
+                    except Refused as refused:
+                        assert "no approval" in str(refused), refused
+                    else:
+                        return "applied without an approval", 1, ""
+                    with acting.as_user(APPROVER, case.anchor_id) as approver:
+                        approve_plan(approver, plan, actor=owner)
+                    events += 1
+                with acting.as_user(login, case.actor_id()) as db:
+                    [applied] = run_rows(db, apply_plan(db, plan, progress=False).run)
+                return applied["result"], events, ""
+            elif case.op == "resolve_checklist":
+                rows = resolve_checklist(db, group=group, item="all", actor=actor, user=target)
+                return "resolved", sum(1 for r in rows if r.get("resolved")), ""
+            elif case.op == "approve":
+                plan = owners_plan()
+                with acting.as_user(login, case.actor_id()) as db:
+                    return approve_plan(db, plan, actor=actor)["outcome"], 1, ""
+            elif case.op == "undo":
+                rows = undo_run(db, runs[case.number], actor=actor, progress=False).rows
+                return "/".join(r["result"] for r in rows), len(rows), ""
+            elif case.op == "policy":
+                days = 100 + case.number
+                outcome = set_policy(db, group, actor=actor, dormant_days=days)["outcome"]
+            elif case.op == "exempt":
+                until, why = "2026-12-31", "matrix"
+                outcome = exempt(db, target, group, until=until, reason=why, actor=actor)
+                outcome = outcome["outcome"]
+            else:
+                change = CHANGES[case.op]
+                outcome = change_access(
+                    db,
+                    target,
+                    group,
+                    actor=actor,
+                    level=change.get("level"),
+                    read_only=change.get("read_only"),
+                    owner=change.get("owner"),
+                ).outcome
     except (NotAuthorized, FullAccessMember, WouldLockOutGroup, Refused) as refused:
-        return type(refused).__name__, 0
-    return outcome, 0 if outcome == "unchanged" else 1
+        return type(refused).__name__, 0, str(refused)
+    return outcome, 0 if outcome == "unchanged" else 1, ""
+
+
+def owners_runs(db, cases: list[Case]) -> dict[int, str]:
+    """For each undo case, the run of its group's owner that deactivated the target
+    (made before bound mode starts: one audit event each)."""
+    runs = {}
+    for case in cases:
+        if case.op == "undo":
+            row = {"email": case.target_email, "group": case.group_id}
+            plan = plan_offboarding(db, [row], actor=f"{case.anchor_id}@matrix.test")
+            runs[case.number] = apply_plan(db, plan, progress=False).run
+    return runs
 
 
 @pytest.fixture
@@ -327,26 +489,49 @@ def matrix_db(db, frozen_now):
     return db
 
 
-def test_every_actor_target_and_operation_agrees_with_the_rules(matrix_db):
+SUCCESS = {"deactivated", "reactivated", "changed", "resolved", "read_only", "approved"}
+
+
+def test_every_actor_target_and_operation_agrees_with_the_rules_in_both_modes(matrix_db, logins):
     db = matrix_db
+    acting = Acting(logins)
+    runs = owners_runs(db, CASES)
     disagreements = []
-    outcomes: Counter[str] = Counter()
-    events = 0
+    outcomes: Counter[tuple[str, str]] = Counter()
+    events = len(runs)
+    refused_logins: set[str] = set()
     for case in CASES:
-        got, wrote = run(db, case)
+        if case.mode == "bound" and not acting.bound:
+            acting.bind()
+            events += 3  # operator_added, each
         want = case.expectation()
-        outcomes[want] += 1
+        if case.mode == "bound" and want in SUCCESS and case.op not in refused_logins:
+            # 9.1: an unmapped login, and a mapped one naming someone else, change nothing
+            refused_logins.add(case.op)
+            someone_else = f"{case.anchor_id}@matrix.test"
+            for login, actor, says in (
+                (NOBODY, None, "is not mapped"),
+                (OPERATOR, someone_else, "names someone else"),
+            ):
+                got = attempt(acting, case, runs, login=login, actor=actor, as_named=False)
+                if got[:2] != ("NotAuthorized", 0) or says not in got[2]:
+                    disagreements.append(f"{case} as {login} naming {actor}: got {got}")
+        got, wrote, _ = attempt(acting, case, runs)
+        outcomes[(want, case.mode)] += 1
         events += wrote
         if got != want:
             disagreements.append(f"{case}: expected {want}, got {got}")
     assert disagreements == [], f"{len(disagreements)} disagreements, e.g. {disagreements[:5]}"
-    # the matrix reaches every outcome the rules can give
-    assert set(outcomes) == {
+    assert refused_logins == set(OPERATIONS), "every operation refuses the wrong logins"
+    # the matrix reaches every outcome the rules can give, in both modes
+    reached = {want for want, _mode in outcomes}
+    assert reached == {
         "deactivated",
         "reactivated",
         "changed",
         "unchanged",
         "resolved",
+        "approved",
         "NotAuthorized",
         "FullAccessMember",
         "WouldLockOutGroup",
@@ -357,9 +542,15 @@ def test_every_actor_target_and_operation_agrees_with_the_rules(matrix_db):
         "already_read_only",
         "full_access",
     }
+    for want in SUCCESS | {"NotAuthorized", "not_authorised"}:
+        assert outcomes[(want, "unbound")] and outcomes[(want, "bound")], want
     with db.read() as conn:
         counted = conn.execute(sa.select(sa.func.count()).select_from(s.audit_events))
         assert counted.scalar_one() == events  # one event per change, none for a refusal
+        logins_seen = set(conn.execute(sa.select(s.audit_events.c.login).distinct()).scalars())
+    # each event carries the login that made it: the owner's before bound mode and for
+    # the mapping, the working logins' after
+    assert logins_seen == {logins.owner, logins.name(OPERATOR), logins.name(APPROVER)}
     assert check_invariants(db) == []
 
 
