@@ -500,6 +500,7 @@ def test_every_actor_target_and_operation_agrees_with_the_rules_in_both_modes(ma
     outcomes: Counter[tuple[str, str]] = Counter()
     events = len(runs)
     refused_logins: set[str] = set()
+    acted: set[str] = set()  # the users bound cases changed something as
     for case in CASES:
         if case.mode == "bound" and not acting.bound:
             acting.bind()
@@ -519,6 +520,8 @@ def test_every_actor_target_and_operation_agrees_with_the_rules_in_both_modes(ma
         got, wrote, _ = attempt(acting, case, runs)
         outcomes[(want, case.mode)] += 1
         events += wrote
+        if case.mode == "bound" and wrote:
+            acted.add(case.actor_id())
         if got != want:
             disagreements.append(f"{case}: expected {want}, got {got}")
     assert disagreements == [], f"{len(disagreements)} disagreements, e.g. {disagreements[:5]}"
@@ -548,6 +551,12 @@ def test_every_actor_target_and_operation_agrees_with_the_rules_in_both_modes(ma
         counted = conn.execute(sa.select(sa.func.count()).select_from(s.audit_events))
         assert counted.scalar_one() == events  # one event per change, none for a refusal
         logins_seen = set(conn.execute(sa.select(s.audit_events.c.login).distinct()).scalars())
+        e = s.audit_events.c
+        query = sa.select(e.actor_id).distinct().where(e.login == logins.name(OPERATOR))
+        as_operator = set(conn.execute(query).scalars())
+    # under the operator's login each event names the user the login was mapped to for
+    # that case: exactly the users the bound cases changed something as
+    assert as_operator == acted
     # each event carries the login that made it: the owner's before bound mode and for
     # the mapping, the working logins' after
     assert logins_seen == {logins.owner, logins.name(OPERATOR), logins.name(APPROVER)}

@@ -1,5 +1,9 @@
 """docs/rules.md 9.1: who acts is established (the login), bound mode, the login on
-every audit event. On PostgreSQL each login is a real login role given ``opskit grant``."""
+every audit event. On PostgreSQL each login is a real login role given ``opskit grant``.
+
+Every write entry point in bound mode (an unmapped login, a login naming someone else,
+a mapped login with the actor left out or named) is one dimension of the authorisation
+matrix, tests/integration/test_authorisation_matrix.py."""
 
 from __future__ import annotations
 
@@ -142,49 +146,3 @@ def test_every_audit_event_records_the_login_in_both_modes(clinic, logins):
         ("deactivated", logins.owner),
         ("reactivated", logins.name("alice")),
     ]
-
-
-def _operations(clinic):
-    """Every write entry point that goes through ``acting_user``, on its own target."""
-    from opskit.checklist import resolve_checklist
-    from opskit.lifecycle import change_access
-    from opskit.offboard import plan_offboarding
-
-    return {
-        "deactivate": lambda db, actor: deactivate(db, clinic.peter, "g-harbour", actor=actor),
-        "reactivate": lambda db, actor: reactivate(db, clinic.ivan, "g-harbour", actor=actor),
-        "access": lambda db, actor: change_access(
-            db, clinic.frank, "g-harbour", actor=actor, level="personal"
-        ),
-        "resolve_checklist": lambda db, actor: resolve_checklist(
-            db, group="g-harbour", user=clinic.mia, item="all", actor=actor
-        ),
-        "plan": lambda db, actor: plan_offboarding(
-            db, [{"email": clinic.rita, "group": "g-harbour"}], actor=actor
-        ),
-    }
-
-
-def test_bound_mode_matrix_every_write_entry_point_by_every_kind_of_login(clinic, logins):
-    """Bound mode x every write entry point: an unmapped login and a mapped one naming
-    someone else are refused and change nothing; a mapped login acts as its user with
-    --actor left out or naming that user (any case), and the event says so."""
-    _bind(logins, "alice", "fiona")
-    operations = _operations(clinic)
-    refused = [("mallory", None), ("mallory", clinic.fiona), ("alice", clinic.olivia)]
-    refused += [("alice", clinic.ops)]
-    before = audit_events(logins.db)
-    for (login, actor), (name, operation) in [
-        (who, op) for who in refused for op in operations.items()
-    ]:
-        with logins.acting(login) as db, pytest.raises(NotAuthorized) as refusal:
-            operation(db, actor)
-        assert logins.name(login) in str(refusal.value), (login, actor, name)
-    assert audit_events(logins.db) == before
-    for index, operation in enumerate(operations.values()):
-        actor = None if index % 2 == 0 else clinic.fiona.upper()
-        with logins.acting("alice") as db:
-            operation(db, actor)
-    events = audit_events(logins.db)[len(before) :]
-    assert {(e["actor"], e["login"]) for e in events} == {(clinic.fiona, logins.name("alice"))}
-    assert {e["action"] for e in events} >= {"deactivated", "reactivated", "access_changed"}
