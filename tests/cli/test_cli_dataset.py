@@ -14,7 +14,7 @@ import click
 import pytest
 
 from opskit.cli import cli
-from opskit.dataset import DEMO_DIR, SPECS, export_dataset, load_demo
+from opskit.dataset import DEMO_DIR, SPECS, export_dataset, load_dataset
 
 OPSKIT = str(Path(sys.executable).with_name("opskit"))
 
@@ -89,7 +89,7 @@ def test_load_then_export_round_trips_and_prints_a_summary(db_url, tmp_path):
 
 
 def test_load_into_a_database_with_data_needs_replace(db, db_url, tmp_path):
-    load_demo(db)
+    load_dataset(db, DEMO_DIR)
     result = opskit("load", str(DEMO_DIR), "--db", db_url)
     assert_one_line_error(result, 2, "holds data already; use --replace")
     result = opskit("load", str(DEMO_DIR), "--replace", "--db", db_url, "--format", "json")
@@ -98,7 +98,7 @@ def test_load_into_a_database_with_data_needs_replace(db, db_url, tmp_path):
 
 
 def test_a_bad_row_exits_2_with_one_line_naming_file_line_and_column(db, db_url, tmp_path):
-    load_demo(db)
+    load_dataset(db, DEMO_DIR)
     folder = tmp_path / "bad"
     shutil.copytree(DEMO_DIR, folder)
     path = folder / "memberships.csv"
