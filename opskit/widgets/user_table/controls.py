@@ -302,7 +302,7 @@ class RowWidget:
         self.details = w.Button(
             description="Details",
             tooltip="Memberships, sessions, checklist and audit history (opens under the row)",
-            layout=w.Layout(width=DETAILS_WIDTH, height="24px", flex="0 0 auto"),
+            layout=w.Layout(width=DETAILS_WIDTH, flex="0 0 auto"),
         )
         self.details.add_class("opskit-details")
         self.box = w.HBox(

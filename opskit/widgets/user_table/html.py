@@ -21,24 +21,25 @@ from .model import (
     SelectionChecklist,
 )
 
-# (class suffix, title, width, the sort its header click chooses). At 1440 px the
-# notebook leaves the cells about 950 px: the minimums fit there; the flexible columns
+# (class suffix, title, width, the sort its header click chooses). At 1440 px, with
+# JupyterLab's file browser open, the notebook leaves the cells about 900 px: the
+# minimums (and gaps) fit there; the flexible columns
 # (name, email, group, checklist) share what is left, and a long value wraps.
 COLUMNS = (
-    ("name", "Name", "minmax(90px, 1fr)", "name"),
-    ("email", "Email", "minmax(120px, 1.5fr)", "email"),
-    ("group", "Group", "minmax(90px, 1.1fr)", "group"),
-    ("role", "Role", "86px", None),
-    ("access", "Access level", "minmax(72px, 0.8fr)", None),
-    ("read-only", "Read-only", "42px", None),
-    ("owner", "Owner", "42px", None),
-    ("status", "Status", "52px", None),
-    ("sessions", "Sessions", "56px", None),
+    ("name", "Name", "minmax(78px, 1fr)", "name"),
+    ("email", "Email", "minmax(140px, 1.7fr)", "email"),
+    ("group", "Group", "minmax(96px, 1.2fr)", "group"),
+    ("role", "Role", "90px", None),
+    ("access", "Access level", "minmax(66px, 0.8fr)", None),
+    ("read-only", "Read-only", "40px", None),
+    ("owner", "Owner", "46px", None),
+    ("status", "Status", "50px", None),
+    ("sessions", "Sessions", "58px", None),
     ("last-sign-in", "Last sign-in", "76px", "last_sign_in_at"),
-    ("checklist", "Open checklist", "minmax(96px, 1.2fr)", None),
+    ("checklist", "Open checklist", "minmax(100px, 1.1fr)", None),
 )
 GRID_COLUMNS = " ".join(width for _, _, width, _ in COLUMNS)
-COLUMN_GAP = "6px"
+COLUMN_GAP = "5px"
 _GRID = (
     f"display:grid;grid-template-columns:{GRID_COLUMNS};column-gap:{COLUMN_GAP};"
     "align-items:center;width:100%"
@@ -59,13 +60,16 @@ STYLE = """
 .opskit-user-table .opskit-head > .opskit-head-cells { margin: 0 4px 0 0; }
 .opskit-user-table .opskit-row > .widget-checkbox,
 .opskit-user-table .opskit-head > .opskit-head-check { margin: 0; flex: 0 0 auto; }
-.opskit-user-table .opskit-cells > span {
-  white-space: normal; overflow-wrap: anywhere; min-width: 0; line-height: 1.3; }
+.opskit-user-table .opskit-cells > span { white-space: normal; min-width: 0; line-height: 1.3; }
+/* a long name, email or group wraps (emails before their @ and dots) rather than being cut */
+.opskit-user-table .opskit-cells > .opskit-col-name,
+.opskit-user-table .opskit-cells > .opskit-col-email,
+.opskit-user-table .opskit-cells > .opskit-col-group { overflow-wrap: anywhere; }
 .opskit-user-table .opskit-head { font-weight: 600; color: #555;
   border-bottom: 2px solid #ddd; padding: 2px 0; }
 .opskit-user-table .opskit-head-cells > * { margin: 0; min-width: 0; }
 .opskit-user-table .opskit-head-cells .widget-html-content { white-space: normal;
-  line-height: 1.2; font-weight: 600; }
+  line-height: 1.2; font-weight: 600; font-size: 12px; }
 .opskit-user-table .opskit-head-cells button.opskit-sort { padding: 0 2px; height: auto;
   min-height: 22px; text-align: left; font-weight: 600; font-size: 12px; color: #1a4fa0;
   background: transparent; box-shadow: none; white-space: normal; line-height: 1.2; }

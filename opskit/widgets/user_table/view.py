@@ -267,6 +267,7 @@ class UserTable:
         if found is not None:
             self._checklist_text.value = selection_checklist_html(found)
             self._checklist_panel.layout.display = "flex"
+            self._close_checklist.focus()  # the browser scrolls a focused control into view
         self._show_message()
 
     def show_detail(self, key: Key | None) -> None:
@@ -277,6 +278,9 @@ class UserTable:
             self._detail_key = key
             self._detail_panel.layout.display = "flex"
             self._place_detail()
+            # a row low on the screen opens its details below the fold: the browser
+            # scrolls a focused control into view (ipywidgets' own focus, no script)
+            self._close_detail.focus()
 
     # --- drawing -------------------------------------------------------------------
 
@@ -491,15 +495,17 @@ class UserTable:
         self._outcome.add_class("opskit-outcome")
         self._checklist_text = w.HTML()
         self._close_checklist = self._button("Close", self._hide_checklist, icon="times")
+        self._close_checklist.layout.align_self = "flex-start"
         self._checklist_panel = w.VBox(
-            [self._checklist_text, self._close_checklist], layout=w.Layout(display="none")
+            [self._close_checklist, self._checklist_text], layout=w.Layout(display="none")
         )
         self._checklist_panel.add_class("opskit-panel")
         self._checklist_panel.add_class("opskit-checklist-panel")
         self._detail = w.HTML()
         self._close_detail = self._button("Close", self._hide_detail, icon="times")
+        self._close_detail.layout.align_self = "flex-start"
         self._detail_panel = w.VBox(
-            [self._detail, self._close_detail], layout=w.Layout(display="none")
+            [self._close_detail, self._detail], layout=w.Layout(display="none")
         )
         self._detail_panel.add_class("opskit-panel")
         self._detail_panel.add_class("opskit-details-panel")
