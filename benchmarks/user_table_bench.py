@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -57,6 +58,16 @@ def _a_common_surname(db: Database) -> str:
     return name.split()[-1].lower()
 
 
+def _settle(limit: float = 120.0) -> float:
+    """Wait for the page marks being read in the background (their CPU would count in
+    the next measurement); the seconds waited."""
+    start = time.perf_counter()
+    for thread in threading.enumerate():
+        if thread.name == "opskit-page-marks":
+            thread.join(max(0.0, limit - (time.perf_counter() - start)))
+    return time.perf_counter() - start
+
+
 def _time(setup: Callable[[], object], action: Callable[[], object]) -> tuple[float, float]:
     """Best wall-clock and best CPU seconds of ``action`` over ``REPEAT`` warm runs."""
     setup()
@@ -64,6 +75,7 @@ def _time(setup: Callable[[], object], action: Callable[[], object]) -> tuple[fl
     wall, cpu = float("inf"), float("inf")
     for _ in range(REPEAT):
         setup()
+        _settle()
         start, start_cpu = time.perf_counter(), time.process_time()
         action()
         wall = min(wall, time.perf_counter() - start)
@@ -93,6 +105,14 @@ def run(db_url: str | None = None) -> list[tuple[str, float, str]]:
 
         build()
         table = holder["table"]
+        if hasattr(table.model, "marks"):
+            results.append(
+                (
+                    "page marks read in the background after the build",
+                    _settle(),
+                    "not a target (a deep jump waits for them, at most 10 s)",
+                )
+            )
 
         def reset() -> None:
             table.clear_filters()
@@ -112,7 +132,7 @@ def run(db_url: str | None = None) -> list[tuple[str, float, str]]:
             ("last page", on_page(1), table.last_page, True),
             ("previous page from the last", on_page(table.page_count), table.prev_page, True),
             ("page 100 (typed)", on_page(1), lambda: table.goto_page(100), True),
-            (f"middle page {middle:,} (typed)", on_page(1), lambda: table.goto_page(middle), False),
+            (f"middle page {middle:,} (typed)", on_page(1), lambda: table.goto_page(middle), True),
             (f"next page from the middle ({middle:,})", on_page(middle), table.next_page, True),
             (f"previous page from the middle ({middle:,})", on_page(middle), table.prev_page, True),
             ("filter: status inactive", reset, lambda: table.set_filter(status="inactive"), True),
@@ -147,6 +167,12 @@ def run(db_url: str | None = None) -> list[tuple[str, float, str]]:
                 True,
             ),
             ("sort by group", reset, lambda: table.set_sort("group"), True),
+            (
+                f"select all matching (everyone, {table.total:,})",
+                lambda: (table.clear_selection(), reset()),
+                table.select_all_matching,
+                True,
+            ),
             (
                 f"select all matching (group {group})",
                 lambda: (table.clear_selection(), reset(), table.set_filter(group=group)),

@@ -10,9 +10,10 @@ must not sort the whole table: see ``member_page``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
@@ -337,9 +338,10 @@ class _Anchor:
     status: str
     values: tuple  # its sort keys
     after: bool
+    skip: int = 0  # rows between it and the page
 
 
-def _anchor(conn: Connection, sort: str, membership_id: int | None, *, after: bool):
+def _anchor(conn: Connection, sort: str, membership_id: int | None, *, after: bool, skip: int = 0):
     if membership_id is None or sort not in KEYSET_SORTS:
         return None
     found = conn.execute(
@@ -347,7 +349,7 @@ def _anchor(conn: Connection, sort: str, membership_id: int | None, *, after: bo
         .select_from(s.memberships.join(s.users, _ON[s.users]).join(s.groups, _ON[s.groups]))
         .where(m.membership_id == membership_id)
     ).first()
-    return None if found is None else _Anchor(found[0], tuple(found[1:]), after)
+    return None if found is None else _Anchor(found[0], tuple(found[1:]), after, skip)
 
 
 def _status_part_ids(
@@ -373,7 +375,7 @@ def _status_part_ids(
     keys: list[Any] = list(PAGE_ORDER[sort])
     beside: list = []  # where the rows lie relative to the anchor
     if anchor is not None and anchor.status == status:
-        backwards, offset = not anchor.after, 0
+        backwards, offset = not anchor.after, anchor.skip
         # rows after the anchor in list order, or before it (read backwards)
         greater = descending == backwards
         mark = tuple_(*(literal(v, k.type) for k, v in zip(keys, anchor.values, strict=True)))
@@ -386,11 +388,31 @@ def _status_part_ids(
         backwards = offset > size // 2
         if backwards:
             offset = size - offset - limit
+    query = _status_part_query(
+        conn, where, status, size, sort, descending != backwards, offset + limit, beside
+    )
+    ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
+    return ids[::-1] if backwards else ids
+
+
+def _status_part_query(
+    conn: Connection,
+    where: MemberFilter,
+    status: str,
+    size: int,
+    sort: str,
+    descending: bool,
+    depth: int,
+    beside: list,
+) -> Select:
+    """The membership ids of one status part in ``sort`` order (``descending``), read the
+    cheaper way for rows up to ``depth`` (see ``_walks_sort_index``)."""
+    keys: list[Any] = list(PAGE_ORDER[sort])
     source = s.memberships.join(s.users, _ON[s.users]).join(s.groups, _ON[s.groups])
     conditions = [*where.conditions(), m.status == status, *beside]
     if conn.dialect.name == "sqlite":
         population = conn.execute(select(func.count()).select_from(s.memberships)).scalar_one()
-        if _walks_sort_index(size, population, offset, limit):
+        if _walks_sort_index(size, population, depth, 0):
             source = _from_driven_by(_SORT_TABLE.get(sort, s.memberships))
         else:
             keys = [_Unindexed(key) for key in keys]
@@ -403,16 +425,41 @@ def _status_part_ids(
                 _Unindexed(m.status) == status,
                 *beside,
             ]
-    query = (
+    return (
         select(m.membership_id)
         .select_from(source)
         .where(*conditions)
-        .order_by(*(key.desc() if descending != backwards else key.asc() for key in keys))
-        .limit(limit)
-        .offset(offset)
+        .order_by(*(key.desc() if descending else key.asc() for key in keys))
     )
-    ids = list(conn.execute(query).scalars())
-    return ids[::-1] if backwards else ids
+
+
+def page_marks(
+    db: Database,
+    where: MemberFilter,
+    *,
+    status: str,
+    size: int,
+    sort: str,
+    descending: bool = False,
+    every: int = 1000,
+    stop: Callable[[], bool] = lambda: False,
+) -> list[int] | None:
+    """The membership ids of rows ``every - 1``, ``2 * every - 1`` ... of one status part
+    (``size`` rows, in page order): a jump deep into the list starts next to the mark
+    before it (``member_page(after=mark, skip=...)``) instead of counting every row from an
+    end. One walk of the whole part, ids only; None if ``stop()`` turns true on the way
+    (checked every ``every`` rows), or for a sort that cannot start beside a row."""
+    if sort not in KEYSET_SORTS:
+        return None
+    marks: list[int] = []
+    with db.read() as conn:
+        query = _status_part_query(conn, where, status, size, sort, descending, size, [])
+        rows = conn.execution_options(yield_per=every).execute(query).scalars()
+        for mark in islice(rows, every - 1, None, every):
+            if stop():
+                return None
+            marks.append(mark)
+    return marks
 
 
 def member_page(
@@ -427,6 +474,7 @@ def member_page(
     checklist: bool = True,
     after: int | None = None,
     before: int | None = None,
+    skip: int = 0,
 ) -> list[dict[str, Any]]:
     """One page of the members ``where`` matches: active ones first, then inactive ones.
 
@@ -438,7 +486,8 @@ def member_page(
     Paging on from a page already shown: ``after`` is the membership id of the row just
     before the wanted page (the last row of the previous one), ``before`` that of the
     row just after it. The page is then found next to that row, as fast deep in a
-    million members as at the top (for the sorts in ``KEYSET_SORTS``).
+    million members as at the top (for the sorts in ``KEYSET_SORTS``). ``skip``: rows
+    between ``after`` and the page (a jump from one of ``page_marks``).
     """
     if sort not in PAGE_ORDER:
         raise BadInput(f"cannot sort by {sort!r} ({', '.join(PAGE_ORDER)})", column="sort")
@@ -447,7 +496,9 @@ def member_page(
     if counts is None:
         counts = member_counts(db, where)
     with db.read() as conn:
-        anchor = _anchor(conn, sort, after, after=True) or _anchor(conn, sort, before, after=False)
+        anchor = _anchor(conn, sort, after, after=True, skip=skip) or _anchor(
+            conn, sort, before, after=False
+        )
         ids: list[int] = []
         start = offset
         for status, size in (("active", counts.active), ("inactive", counts.inactive)):
@@ -497,10 +548,21 @@ def open_checklist_items(conn: Connection, membership_ids: Sequence[int]) -> dic
     return pending
 
 
-def member_keys(db: Database, where: MemberFilter) -> list[tuple[str, str]]:
-    """The (group_id, user_id) of every member ``where`` matches, and nothing else."""
+def member_keys(
+    db: Database, where: MemberFilter, among: Iterable[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """The (group_id, user_id) of every member ``where`` matches, and nothing else;
+    ``among``: only those of these keys."""
+    query = _matching(where, m.group_id, m.user_id)
     with db.read() as conn:
-        return [(r[0], r[1]) for r in conn.execute(_matching(where, m.group_id, m.user_id))]
+        if among is None:
+            return [(r[0], r[1]) for r in conn.execute(query)]
+        wanted, found = sorted(set(among)), []
+        for start in range(0, len(wanted), 5000):  # 10,000 parameters a statement
+            chunk = wanted[start : start + 5000]
+            rows = conn.execute(query.where(tuple_(m.group_id, m.user_id).in_(chunk)))
+            found += [(r[0], r[1]) for r in rows]
+        return found
 
 
 def members_by_keys(

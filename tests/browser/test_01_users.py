@@ -237,3 +237,142 @@ def test_deactivating_a_full_access_member_is_refused_inline(page, shots, table,
     shots("refused", refusal)
     assert not is_greyed(row_of(table, FIONA))
     assert member_state(demo_engine, "g-harbour", "u-fiona")[0] == "active"
+
+
+# --- readable at 1440 and 1920 px, answers in view (issue 21) -----------------------------
+
+
+def show_everyone(page, table) -> None:
+    """No filter, no selection, sorted by name, the first page: what the notebook opens on."""
+    if table.locator(".opskit-row.opskit-selected:visible").count():
+        after_change(page, table, table.get_by_role("button", name="Clear selection").click)
+    if not status_line(table).startswith("Showing 1–25 of 30 members"):
+        after_change(page, table, table.get_by_role("button", name="Clear filters").click)
+    name = table.locator("button.opskit-sort-name")
+    if "▲" not in name.inner_text():
+        name.click()  # the counts stay the same: wait for the arrow
+        table.locator("button.opskit-sort-name.opskit-sorted-asc", has_text="▲").wait_for()
+
+
+def in_view(locator) -> bool:
+    """Is the top of the element on the screen (no scrolling needed to see it)?"""
+    return locator.evaluate(
+        """(el) => { const r = el.getBoundingClientRect();
+                     return r.height > 0 && r.top >= 0 && r.top < window.innerHeight - 20; }"""
+    )
+
+
+def wait_in_view(page, locator) -> None:
+    locator.wait_for()
+    page.wait_for_function(
+        """(el) => { const r = el.getBoundingClientRect();
+                     return r.height > 0 && r.top >= 0 && r.top < window.innerHeight - 20; }""",
+        arg=locator.element_handle(),
+        timeout=5_000,
+    )
+
+
+CUT = """(table) => {
+    const cut = (el) => el.scrollWidth > el.clientWidth + 1
+        || el.scrollHeight > el.clientHeight + 1;
+    const rows = [...table.querySelectorAll('.opskit-row')].filter(r => r.offsetParent);
+    const cells = rows.flatMap(r => [...r.querySelectorAll(
+        '.opskit-col-name, .opskit-col-email, .opskit-col-group, .opskit-col-role,'
+        + ' .opskit-col-access, .opskit-col-last-sign-in')]);
+    const heads = [...table.querySelectorAll('.opskit-head-cells > *')];
+    const buttons = [...table.querySelectorAll('button')].filter(b => b.offsetParent);
+    const grids = [...table.querySelectorAll('.opskit-head-cells, .opskit-cells')]
+        .filter(g => g.offsetParent);  // a grid wider than its place runs under Details
+    return [...cells, ...heads, ...buttons, ...grids].filter(cut).map(el => [el.innerText.trim(),
+        el.scrollWidth, el.clientWidth, el.scrollHeight, el.clientHeight]);
+}"""
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (1920, 1080)], ids=["1440", "1920"])
+def test_no_email_group_name_header_or_button_is_cut(page, shots, table, size):
+    """Rule: every email, group and name on the page reads in full (wrapped, never cut
+    with an ellipsis), and so do the column titles and the buttons (Details included)."""
+    width, height = size
+    page.set_viewport_size({"width": width, "height": height})
+    show_everyone(page, table)
+    page.wait_for_timeout(300)  # the layout follows the new width
+    rows(table).first.scroll_into_view_if_needed()
+    shots(f"table-at-{width}", rows(table).first)
+    cut = table.evaluate(CUT)
+    assert not cut, f"cut (text, scroll/client width, scroll/client height): {cut}"
+    emails = rows(table).evaluate_all(
+        "rows => rows.map(r => r.querySelector('.opskit-col-email').title)"
+    )
+    assert all("@" in email for email in emails), emails  # the full value in a tooltip too
+
+
+def test_column_titles_sit_over_their_columns(page, table):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    show_everyone(page, table)
+    offsets = table.evaluate(
+        """(table) => {
+            const heads = [...table.querySelectorAll('.opskit-head-cells > *')];
+            const row = [...table.querySelectorAll('.opskit-row')].find(r => r.offsetParent);
+            const cells = [...row.querySelectorAll('.opskit-cells > span')];
+            return heads.map((h, i) => [h.innerText.trim(),
+                h.getBoundingClientRect().left - cells[i].getBoundingClientRect().left,
+                h.getBoundingClientRect().width - cells[i].getBoundingClientRect().width]);
+        }"""
+    )
+    assert len(offsets) == 11
+    assert all(abs(left) <= 2 and abs(wide) <= 2 for _, left, wide in offsets), offsets
+
+
+def test_a_header_click_sorts_with_the_direction_shown(page, shots, table):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    show_everyone(page, table)
+    email = table.locator("button.opskit-sort-email")
+    email.click()
+    table.locator("button.opskit-sort-email.opskit-sorted-asc", has_text="▲").wait_for()
+    ascending = [e for e, _ in members_on_page(table)]
+    assert ascending == sorted(ascending, key=str.lower)
+    email.click()
+    table.locator("button.opskit-sort-email.opskit-sorted-desc", has_text="▼").wait_for()
+    page.wait_for_function(
+        """([table, first]) => table.querySelector('.opskit-col-email').title !== first""",
+        arg=[table.element_handle(), ascending[0]],
+    )
+    descending = [e for e, _ in members_on_page(table)]
+    assert descending == sorted(descending, key=str.lower, reverse=True)
+    shots("sorted-by-email-descending", table.locator(".opskit-head"))
+    assert "⇅" in table.locator("button.opskit-sort-name").inner_text()
+    show_everyone(page, table)
+
+
+def test_details_and_answers_open_where_the_analyst_is_looking(page, shots, table):
+    """Rule: what a click causes is on the screen after it: a row's details (the row low
+    on the screen), a step to take first, the selection's checklist."""
+    page.set_viewport_size({"width": 1440, "height": 900})
+    show_everyone(page, table)
+    last = rows(table).last
+    last.scroll_into_view_if_needed()  # the row sits at the bottom of the screen
+    last.locator("button.opskit-details").click()
+    panel = table.locator(".opskit-details-panel")
+    wait_in_view(page, panel)
+    email = last.locator(".opskit-col-email").get_attribute("title")
+    assert email in panel.inner_text()
+    shots("details-in-view")
+    panel.get_by_role("button", name="Close").click()
+    panel.wait_for(state="hidden")
+
+    table.get_by_role("button", name="Deactivate…").scroll_into_view_if_needed()
+    table.get_by_role("button", name="Deactivate…").click()
+    message = table.locator(".opskit-message", has_text="Select the members to deactivate first")
+    wait_in_view(page, message)
+    shots("step-first-in-view")
+
+    select(page, table, rows(table).first.locator(".opskit-col-email").get_attribute("title"))
+    counts = table.locator(".opskit-counts")
+    assert in_view(counts) and "1 selected" in counts.inner_text()  # beside the filters
+    table.get_by_role("button", name="Checklist").click()
+    checklist = table.locator(".opskit-checklist-panel")
+    wait_in_view(page, checklist)
+    assert "Checklist of 1 selected" in checklist.inner_text()
+    shots("checklist-in-view")
+    checklist.get_by_role("button", name="Close").click()
+    show_everyone(page, table)

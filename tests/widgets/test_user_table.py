@@ -450,7 +450,8 @@ def test_an_action_outside_the_actors_authority_in_solo_is_refused(db, table):
 def test_the_checklist_shortcut_shows_the_selections_checklist(table):
     table.select([("g-harbour", "u-peter"), ("g-summit", "u-mia")])
     table._checklist.click()
-    panel = table._detail.value
+    panel = table._checklist_text.value
+    assert table._checklist_panel.layout.display != "none"
     assert "Checklist of 2 selected" in panel
     assert 'data-email="peter@example.test"' in panel
     assert 'data-email="mia@example.test"' in panel
@@ -531,14 +532,49 @@ def test_with_hundreds_of_groups_the_group_filter_is_typed_not_scrolled(db, clin
         )
     table = UserTable(db, actor=clinic.ops)
     assert isinstance(table._group, ipywidgets.Combobox)
-    table._group.value = "Summ"  # still typing: nothing happens
-    assert table.total == 263
-    table._group.value = "Summit Physio"
-    assert table.total == 3
+    assert table._group.continuous_update is False  # a name is taken once typed out
+    table._group.value = "summ"  # a part of one group's name: that group
+    assert table.total == 3 and table._group.value == "Summit Physio"
     table.set_filter(group="Clinic 007")
     assert table._group.value == "Clinic 007" and table.total == 1
     table._group.value = ""
     assert table.total == 263
+
+
+def test_a_typed_group_name_that_names_no_one_group_says_so_and_what_is_shown(db, clinic):
+    """Rule: a partial group name never leaves the previous group filter silently in force."""
+    with db.begin() as conn:
+        conn.execute(
+            s.groups.insert(),
+            [{"group_id": f"g-{i}", "name": f"Clinic {i:03d}"} for i in range(250)],
+        )
+        conn.execute(
+            s.memberships.insert(),
+            [
+                {
+                    "group_id": f"g-{i}",
+                    "user_id": "u-ops",
+                    "role": "administrator",
+                    "access_level": "full",
+                    "account_owner": True,
+                }
+                for i in range(250)
+            ],
+        )
+    table = UserTable(db, actor=clinic.ops)
+    table._group.value = "Clinic 007"
+    table._group.value = "Clinic 24"  # ten groups' names contain it
+    assert table.total == 1 and table._group.value == "Clinic 007"  # the box shows what holds
+    assert "sees no group 'Clinic 24'" in table.message
+    assert (
+        "10 whose names contain it ('Clinic 240', 'Clinic 241', 'Clinic 242', ...)" in table.message
+    )
+    assert "still showing group 'Clinic 007'" in table.message
+    assert "opskit-refused" in table._message.value  # in red, under the buttons
+    table._group.value = ""
+    table._group.value = "Northgate"  # no group's name contains it
+    assert table.total == 263 and table._group.value == ""
+    assert "still showing all your groups" in table.message
 
 
 def test_members_of_a_group_the_actor_cannot_see_are_never_selected(db, clinic):
@@ -557,3 +593,93 @@ def test_a_selection_too_large_for_one_by_one_is_sent_to_bulk_offboarding(table,
     assert "5 members are selected" in table.message
     assert "bulk offboarding" in table.message
     assert len(table.selected_members()) == 5
+
+
+# --- what the analyst sees after a click -----------------------------------------------
+
+
+def test_a_click_on_a_column_header_sorts_by_it_with_the_direction_shown(table):
+    head = table._head
+    assert head.sorts["name"].description == "Name ▲"
+    assert "opskit-sorted-asc" in head.sorts["name"]._dom_classes
+    assert head.sorts["email"].description == "Email ⇅"
+    head.sorts["email"].click()
+    assert (table.sort, table.descending) == ("email", False)
+    assert head.sorts["email"].description == "Email ▲" and head.sorts["name"].description == (
+        "Name ⇅"
+    )
+    ascending = [row.row["email"] for row in table.row_widgets]
+    head.sorts["email"].click()  # again: the other way
+    assert (table.sort, table.descending) == ("email", True)
+    assert head.sorts["email"].description == "Email ▼"
+    assert "opskit-sorted-desc" in head.sorts["email"]._dom_classes
+    assert "opskit-sorted-asc" not in head.sorts["email"]._dom_classes
+    assert [row.row["email"] for row in table.row_widgets] != ascending
+    assert table._filters.descending.description == "▼ Descending"  # the bar agrees
+    head.sorts["last_sign_in_at"].click()  # another column starts ascending
+    assert (table.sort, table.descending) == ("last_sign_in_at", False)
+
+
+def test_details_open_right_under_their_row_and_close_when_it_leaves_the_page(table):
+    third = table.row_widgets[2]
+    third.details.click()
+    boxes = list(table._rows_box.children)
+    assert boxes.index(table._detail_panel) == boxes.index(third.box) + 1
+    assert table._detail_panel.layout.display != "none"
+    assert third.row["email"] in table._detail.value
+    table.next_page()  # the member is not on show any more
+    assert table._detail_panel.layout.display == "none"
+    assert table._detail_panel not in table._rows_box.children
+
+
+def test_answers_to_the_action_buttons_appear_above_the_table(table):
+    """The message, the confirmation, the outcome and the selection's checklist sit right
+    under the buttons that asked for them, and the counts right under the filters."""
+    parts = list(table.widget.children)
+    head = parts.index(table._head.box)
+    for answer in (table._message, table._confirm_panel, table._outcome, table._checklist_panel):
+        assert parts.index(answer) < head
+    pager = next(p for p in parts if table._counts in getattr(p, "children", ()))
+    filters = max(
+        i for i, p in enumerate(parts) if table._filters.text in getattr(p, "children", ())
+    )
+    assert parts.index(pager) == filters + 1
+    table._deactivate.click()  # nothing selected
+    assert "Select the members to deactivate first" in table._message.value
+    table.row_widgets[0].check.value = True
+    assert "1 selected" in table._counts.value and "of 13 members" in table._counts.value
+
+
+def test_work_in_the_kernel_shows_the_table_busy_and_then_not(table, monkeypatch):
+    seen = []
+    real = table.model.goto_page
+
+    def goto_page(number):
+        seen.append(table.busy)
+        real(number)
+
+    monkeypatch.setattr(table.model, "goto_page", goto_page)
+    assert not table.busy
+    table._page_box.value = 3  # typed
+    assert seen == [True] and not table.busy
+    assert table.page == 2
+    assert '<span class="opskit-busy-label">' in table._busy_label.value
+
+
+def test_a_deactivated_member_is_unticked(table):
+    table.set_filter(text="peter")
+    (row,) = table.row_widgets
+    row.check.value = True
+    table._deactivate.click()
+    table._confirm.click()
+    assert table.row_of("peter@example.test").greyed
+    assert not table.row_of("peter@example.test").check.value
+    assert table.status_text().endswith("· 0 selected")
+
+
+def test_cells_carry_their_full_value_and_emails_break_at_dots(table):
+    table.set_filter(text="peter")
+    cells = table.row_widgets[0].cells.value
+    assert 'class="opskit-col-email" title="peter@example.test"' in cells
+    assert "peter<wbr>@example<wbr>.test" in cells
+    assert 'class="opskit-col-group" title="Harbour Clinic"' in cells

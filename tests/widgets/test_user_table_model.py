@@ -352,6 +352,7 @@ def test_member_detail_lists_audit_events_newest_first(db, table):
     table.select([("g-harbour", "u-peter")])
     table.deactivate_selected()
     table.confirm(reason="moved away")
+    table.select([("g-harbour", "u-peter")])  # a deactivated member leaves the selection
     table.reactivate_selected()
     events = table.member_detail(("g-harbour", "u-peter")).events
     assert [e["action"] for e in events[:2]] == ["reactivated", "deactivated"]
@@ -363,3 +364,74 @@ def test_the_selection_checklist_reads_every_selected_member(table):
     found = table.selection_checklist()
     assert (found.selected, found.more) == (2, 0)
     assert {row["email"] for row in found.rows} == {"peter@example.test", "mia@example.test"}
+
+
+# --- a million members: deep jumps and large selections ---------------------------------
+
+
+def test_a_deep_jump_starts_beside_a_page_mark_and_shows_the_same_page(db, clinic):
+    """Rule: a typed jump reads at most a mark's distance of rows (``MARK_EVERY``), not every
+    row from an end, and shows the very page offset paging would."""
+    table = UserTableModel(db, actor=clinic.ops, page_size=2)
+    table.marks = model.PageMarks(db, every=3)  # marks at rows 2, 5, 8 ... of each part
+    table.marked_from = 1
+    for sort, descending in (("name", False), ("email", True), ("group", False)):
+        table.set_sort(sort, descending)
+        active, inactive = table._mark_keys()
+        assert table.marks.get(active) is not None and table.marks.get(inactive) is not None
+        by_offset = []
+        for page in range(table.page_count):
+            table.page = page
+            table.refresh(recount=False)  # by offset, counted from an end
+            by_offset.append(keys_on_page(table))
+        for page in (4, 2, 5, 3):  # typed, none next to the page on show
+            table.goto_page(page)
+            assert keys_on_page(table) == by_offset[page - 1], (sort, descending, page)
+        assert table._mark_before(7) == (table.marks.get(active)[1], 1)
+
+
+def test_page_marks_are_forgotten_once_the_table_changes_a_member(db, clinic):
+    table = UserTableModel(db, actor=clinic.ops, page_size=2)
+    table.marks = model.PageMarks(db, every=3)
+    table.marked_from = 1
+    table.refresh()
+    key = table._mark_keys()[0]
+    assert table.marks.get(key) is not None
+    table.select([("g-harbour", "u-peter")])
+    table.deactivate_selected()
+    table.confirm()
+    assert not table.marks.ready(key)  # the counts changed: marks of the new list are read
+    assert table.marks.get(table._mark_keys()[0]) is not None
+
+
+def test_a_large_select_all_is_kept_as_its_filter_and_counted(db, clinic, monkeypatch):
+    """Rule: "select all matching" over ``MOST_AT_ONCE`` reads no keys (a million take
+    seconds); the count, the ticks on a page and an unselected row are still right."""
+    monkeypatch.setattr(model, "MOST_AT_ONCE", 3)
+    table = UserTableModel(db, actor=clinic.ops, page_size=5)
+    table.set_filter(group="Harbour Clinic")  # 8 members, one inactive
+    table.select_all_matching()
+    assert table.selected.by_filter == table.where
+    assert len(table.selected) == 8 and table.status_text().endswith("· 8 selected")
+    assert table.selected_on_page() == set(keys_on_page(table))
+    table.unselect([keys_on_page(table)[0]])
+    table.select([("g-summit", "u-mia")])  # outside the filter
+    assert len(table.selected) == 8
+    table.clear_filters()
+    on_page = table.selected_on_page()
+    assert ("g-summit", "u-mia") in on_page and ("g-solo", "u-sole") not in table.selected
+    table.deactivate_selected()  # 8 members: more than one by one takes
+    assert table.pending is None and "8 members are selected" in table.message
+    everyone = {(m["group_id"], m["user_id"]) for m in table.selected_members()}
+    assert len(everyone) == 8 and ("g-summit", "u-mia") in everyone
+    table.clear_selection()
+    assert len(table.selected) == 0 and table.selected.by_filter is None
+
+
+def test_a_deactivated_member_leaves_the_selection_and_a_refused_one_stays(db, table):
+    table.select([("g-harbour", "u-peter"), ("g-harbour", "u-fiona")])
+    table.deactivate_selected()
+    table.confirm()
+    assert status_of(db, "g-harbour", "u-peter")[0] == "inactive"
+    assert table.selected == {("g-harbour", "u-fiona")}  # refused: Full Access
+    assert table.status_text().endswith("· 1 selected")

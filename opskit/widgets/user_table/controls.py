@@ -12,7 +12,16 @@ from typing import Any
 import ipywidgets as w
 
 from ... import schema as s
-from .html import row_html
+from .html import (
+    CHECK_WIDTH,
+    COLUMN_GAP,
+    COLUMNS,
+    DETAILS_WIDTH,
+    GRID_COLUMNS,
+    row_html,
+    sort_title,
+    sort_tooltip,
+)
 from .model import LEVEL_LABELS, PAGE_SIZES, ROLE_LABELS, SORTS, Key, UserTableModel
 
 # The "any" choice of a filter dropdown. Not None: ipywidgets 8 reads a None value as
@@ -40,7 +49,8 @@ def button(
         icon=icon,
         button_style=style,
         tooltip=tooltip,
-        layout=w.Layout(width=width or "auto"),
+        # a button keeps its size: a crowded line wraps instead of squashing its words
+        layout=w.Layout(width=width or "auto", flex="0 0 auto"),
     )
     widget.on_click(lambda _: on_click())
     return widget
@@ -102,9 +112,10 @@ class FilterBar:
             value=model.sort,
             layout=w.Layout(width="150px"),
         )
-        self.descending = w.ToggleButton(
-            value=False, icon="arrow-down", tooltip="Descending", layout=w.Layout(width="36px")
-        )
+        # says which way it sorts, in words and arrow, not by a shade of the same icon
+        self.descending = w.ToggleButton(value=False, layout=w.Layout(width="120px"))
+        self.descending.add_class("opskit-sort-direction")
+        self._show_direction(False)
         self.page_size = w.Dropdown(
             options=self._page_size_options(),
             value=model.page_size,
@@ -157,11 +168,20 @@ class FilterBar:
             self.text.value = where.text or ""
             self.sort.value = model.sort
             self.descending.value = model.descending
+            self._show_direction(model.descending)
             if model.page_size not in self.page_size.options:
                 self.page_size.options = self._page_size_options()
             self.page_size.value = model.page_size
         finally:
             self._quiet = False
+
+    def _show_direction(self, descending: bool) -> None:
+        self.descending.description = "▼ Descending" if descending else "▲ Ascending"
+        self.descending.tooltip = (
+            "Sorted descending: click for ascending"
+            if descending
+            else ("Sorted ascending: click for descending")
+        )
 
     def _group_control(self) -> w.Combobox | w.Dropdown:
         groups = self.model.viewer.groups
@@ -171,9 +191,10 @@ class FilterBar:
             return w.Combobox(
                 options=[name for _, name in groups],
                 value=current or "",
-                placeholder="All my groups (type a name)",
+                placeholder="All my groups (type a name ⏎)",
                 ensure_option=False,
-                layout=w.Layout(width="220px"),
+                continuous_update=False,  # a name is taken when typed out (Enter or leaving)
+                layout=w.Layout(width="260px"),
             )
         return w.Dropdown(
             options=[("All my groups", ANY)] + [(name, gid) for gid, name in groups],
@@ -188,9 +209,9 @@ class FilterBar:
         def changed(change: dict[str, Any]) -> None:
             value = change["new"]
             if name == "group" and isinstance(self.group, w.Combobox):
-                if value and value not in self._group_names:
-                    return  # still typing
-                value = value or None
+                # a part of a name too: the model takes the one group it names, or says
+                # which are meant and what the list still shows
+                value = value.strip() or None
             elif value == ANY:
                 value = None
             self._if_user(self._on_filter, **{name: value})
@@ -203,6 +224,65 @@ class FilterBar:
             callback(*args, **kwargs)
 
 
+class HeaderRow:
+    """The column titles, above the rows and in the same grid as their cells; the
+    sortable ones are buttons that sort by their column (again: the other way), showing
+    ▲ or ▼ on the column the list is sorted by."""
+
+    def __init__(self, on_sort: Callable[[str, bool], None]) -> None:
+        self._on_sort = on_sort
+        self.sorts: dict[str, w.Button] = {}
+        cells: list[w.Widget] = []
+        for column, title, _, sort in COLUMNS:
+            if sort is None:
+                cell: w.Widget = w.HTML(title)
+            else:
+                cell = w.Button(description=title, layout=w.Layout(width="auto"))
+                cell.add_class("opskit-sort")
+                cell.add_class(f"opskit-sort-{sort}")
+                cell.on_click(lambda _, sort=sort: self._clicked(sort))
+                self.sorts[sort] = cell
+            cell.add_class(f"opskit-col-{column}")
+            cells.append(cell)
+        self.grid = w.GridBox(
+            cells,
+            layout=w.Layout(
+                grid_template_columns=GRID_COLUMNS,
+                grid_gap=f"0 {COLUMN_GAP}",
+                align_items="flex-end",
+                flex="1 1 auto",
+                min_width="0",
+            ),
+        )
+        self.grid.add_class("opskit-head-cells")
+        check = w.HTML(layout=w.Layout(width=CHECK_WIDTH, flex="0 0 auto"))
+        check.add_class("opskit-head-check")
+        details = w.HTML(layout=w.Layout(width=DETAILS_WIDTH, flex="0 0 auto"))
+        self.box = w.HBox([check, self.grid, details], layout=w.Layout(width="100%"))
+        self.box.add_class("opskit-head")
+        self.sort, self.descending = "name", False
+
+    def show(self, sort: str, descending: bool) -> None:
+        self.sort, self.descending = sort, descending
+        for key, button in self.sorts.items():
+            on = key == sort
+            title = SORTS.get(key, key)
+            button.description = sort_title(title, on, descending)
+            button.tooltip = sort_tooltip(title, on, descending)
+            for css, wanted in (
+                ("opskit-sorted", on),
+                ("opskit-sorted-asc", on and not descending),
+                ("opskit-sorted-desc", on and descending),
+            ):
+                if wanted and css not in button._dom_classes:
+                    button.add_class(css)
+                elif not wanted and css in button._dom_classes:
+                    button.remove_class(css)
+
+    def _clicked(self, sort: str) -> None:
+        self._on_sort(sort, not self.descending if sort == self.sort else False)
+
+
 class RowWidget:
     """One line of the table: a checkbox, the cells, a details button. Reused per page."""
 
@@ -213,13 +293,18 @@ class RowWidget:
     ) -> None:
         self.key: Key | None = None
         self.row: dict[str, Any] | None = None
-        self.check = w.Checkbox(value=False, indent=False, layout=w.Layout(width="26px"))
+        self.check = w.Checkbox(
+            value=False, indent=False, layout=w.Layout(width=CHECK_WIDTH, flex="0 0 auto")
+        )
+        self.check.add_class("opskit-row-check")
         self.cells = w.HTML(layout=w.Layout(flex="1 1 auto", min_width="0"))
+        self.cells.add_class("opskit-row-cells")
         self.details = w.Button(
             description="Details",
-            tooltip="Memberships, sessions, checklist and audit history",
-            layout=w.Layout(width="64px", height="22px"),
+            tooltip="Memberships, sessions, checklist and audit history (opens under the row)",
+            layout=w.Layout(width=DETAILS_WIDTH, flex="0 0 auto"),
         )
+        self.details.add_class("opskit-details")
         self.box = w.HBox(
             [self.check, self.cells, self.details],
             layout=w.Layout(align_items="center", width="100%", display="none"),

@@ -12,7 +12,9 @@ them directly, with no widget.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, MutableSet
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,6 +33,7 @@ from ...members import (
     member_page,
     member_sessions,
     members_by_keys,
+    page_marks,
     viewer,
 )
 
@@ -51,6 +54,183 @@ LEVEL_LABELS = {
 SHOWN_IN_CONFIRMATION = 200  # members listed by name before "and N more"
 MOST_AT_ONCE = 5000  # one call per member: beyond this, bulk offboarding is the tool
 RECENT_EVENTS = 20  # audit events in a member's detail
+MARK_EVERY = 1000  # rows between two page marks (a deep jump reads at most this far)
+MARKED_FROM = 20_000  # a status part this long gets page marks, read in the background
+MARKS_WAIT = 10.0  # seconds a deep jump waits for the marks being read
+
+
+class Selection(MutableSet):
+    """The selected members' keys, (group_id, user_id).
+
+    "Select all matching" over more than ``MOST_AT_ONCE`` members is kept as its filter
+    and the count of what it matched, less the members unselected since, instead of a
+    million keys read (seconds at a million members; no action takes that many anyway).
+    What asks for the keys themselves (iterating, ``selected_members``) reads them then.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._keys: set[Key] = set()  # selected one by one, none of them in ``_where``
+        self._where: MemberFilter | None = None  # every member it matches, but ``_out``
+        self._size = 0  # members ``_where`` matched when they were selected
+        self._out: set[Key] = set()  # matched by ``_where`` and unselected
+
+    @property
+    def by_filter(self) -> MemberFilter | None:
+        """The filter of a large "select all matching", while it is kept as a filter."""
+        return self._where
+
+    def __len__(self) -> int:
+        return len(self._keys) + (self._size - len(self._out) if self._where else 0)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.among([key])  # type: ignore[list-item]
+
+    def __iter__(self) -> Iterator[Key]:
+        self._read_keys()
+        return iter(set(self._keys))
+
+    def among(self, keys: Iterable[Key], *, matching: MemberFilter | None = None) -> set[Key]:
+        """Which of ``keys`` are selected (one query at most); ``matching``: a filter all
+        of them are known to match, which saves the query when it is the selection's."""
+        keys = set(keys)
+        found = keys & self._keys
+        rest = keys - found - self._out
+        if self._where is not None and rest:
+            found |= rest if matching == self._where else self._in_filter(rest)
+        return found
+
+    def add(self, key: Key) -> None:
+        self.update([key])
+
+    def discard(self, key: Key) -> None:
+        self.remove_all([key])
+
+    def update(self, keys: Iterable[Key]) -> None:
+        keys = set(keys)
+        if self._where is not None:
+            back = keys & self._out
+            self._out -= back
+            keys = keys - back - self._in_filter(keys - back)
+        self._keys |= keys
+
+    def remove_all(self, keys: Iterable[Key]) -> None:
+        keys = set(keys)
+        self._keys -= keys
+        if self._where is not None:
+            self._out |= self._in_filter(keys - self._out)
+
+    def select_matching(self, where: MemberFilter, size: int) -> None:
+        """Select every member ``where`` matches (``size`` of them)."""
+        if size <= MOST_AT_ONCE and self._where is None:
+            self._keys |= set(member_keys(self.db, where))
+            return
+        if self._where is not None and self._where != where:
+            self._read_keys()  # two filters: keep the older one as its keys
+        self._keys -= self._in_filter(self._keys, where)
+        self._where, self._size, self._out = where, size, set()
+
+    def clear(self) -> None:
+        self._keys, self._where, self._size, self._out = set(), None, 0, set()
+
+    def _in_filter(self, keys: set[Key], where: MemberFilter | None = None) -> set[Key]:
+        where = where or self._where
+        if where is None or not keys:
+            return set()
+        return set(member_keys(self.db, where, among=keys))
+
+    def _read_keys(self) -> None:
+        if self._where is not None:
+            keys = set(member_keys(self.db, self._where)) - self._out
+            self._keys |= keys
+            self._where, self._size, self._out = None, 0, set()
+
+
+MarkKey = tuple[MemberFilter, str, bool, str, int]  # filter, sort, descending, status, size
+
+
+class PageMarks:
+    """Page marks (``members.page_marks``) of the lists the table shows, read in a
+    background thread as soon as a list is on show, so that a typed jump deep into a
+    million members reads at most ``every`` rows instead of counting from an end.
+
+    One thread at a time reads the marks of the latest list wanted; a list no longer
+    wanted stops being read. Marks hold membership ids, so a change to the data makes
+    them stale: ``forget`` after the table changes anything.
+    """
+
+    KEPT = 16  # lists whose marks are kept
+
+    def __init__(self, db: Database, every: int = MARK_EVERY) -> None:
+        self.db = db
+        self.every = every
+        self._found: dict[MarkKey, list[int] | None] = {}
+        self._wanted: tuple[MarkKey, ...] = ()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def want(self, keys: Iterable[MarkKey]) -> None:
+        with self._lock:
+            self._wanted = tuple(k for k in keys if k not in self._found)
+            if self._wanted and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(
+                    target=self._read, name="opskit-page-marks", daemon=True
+                )
+                self._thread.start()
+
+    def get(self, key: MarkKey, wait: float = MARKS_WAIT) -> list[int] | None:
+        """The marks of ``key``; waits (at most ``wait`` seconds) while they are read."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self._lock:
+                if key in self._found:
+                    return self._found[key]
+                reading = key in self._wanted and self._thread is not None
+            if not reading or time.monotonic() >= deadline:
+                return None
+            time.sleep(0.02)
+
+    def ready(self, key: MarkKey) -> bool:
+        with self._lock:
+            return self._found.get(key) is not None
+
+    def forget(self) -> None:
+        with self._lock:
+            self._found.clear()
+
+    def _read(self) -> None:
+        while True:
+            with self._lock:
+                pending = [k for k in self._wanted if k not in self._found]
+                if not pending:
+                    self._thread = None
+                    return
+                key = pending[0]
+            where, sort, descending, status, size = key
+
+            def unwanted(key: MarkKey = key) -> bool:
+                return key not in self._wanted
+
+            try:
+                marks = page_marks(
+                    self.db,
+                    where,
+                    status=status,
+                    size=size,
+                    sort=sort,
+                    descending=descending,
+                    every=self.every,
+                    stop=unwanted,
+                )
+            except Exception:  # a jump without marks pages by offset, as before
+                marks = None
+            with self._lock:
+                if marks is not None or key in self._wanted:
+                    self._found[key] = marks
+                    while len(self._found) > self.KEPT:
+                        del self._found[next(iter(self._found))]
+                if key in self._wanted:
+                    self._wanted = tuple(k for k in self._wanted if k != key)
 
 
 @dataclass(frozen=True)
@@ -123,7 +303,9 @@ class UserTableModel:
         self.page = 0  # zero-based
         self.counts: MemberCounts | None = None
         self.rows: list[dict[str, Any]] = []
-        self.selected: set[Key] = set()
+        self.selected = Selection(self.db)
+        self.marks = PageMarks(self.db)
+        self.marked_from = MARKED_FROM
         self.pending: list[dict[str, Any]] | None = None  # members awaiting confirm()
         self.last_action: str | None = None  # what ``results`` are the outcome of
         self.results: list[dict[str, Any]] = []  # outcome of the last action, per member
@@ -147,10 +329,16 @@ class UserTableModel:
         return self.page * self.page_size + 1 if self.rows else 0
 
     def refresh(
-        self, *, recount: bool = True, after: int | None = None, before: int | None = None
+        self,
+        *,
+        recount: bool = True,
+        after: int | None = None,
+        before: int | None = None,
+        skip: int = 0,
     ) -> None:
         """Read the page again (and the counts, unless only the page moved). ``after`` /
-        ``before``: the membership id of the row next to the page, when it is known."""
+        ``before``: the membership id of the row next to the page, when it is known
+        (``skip``: rows between ``after`` and the page)."""
         if recount or self.counts is None:
             self.counts = member_counts(self.db, self.where)
         self.page = min(self.page, self.page_count - 1)
@@ -164,7 +352,30 @@ class UserTableModel:
             counts=self.counts,
             after=after,
             before=before,
+            skip=skip,
         )
+        self.marks.want(k for k in self._mark_keys() if k[4] >= self.marked_from)
+
+    def _mark_keys(self) -> list[MarkKey]:
+        counts = self.counts or MemberCounts(0, 0)
+        return [
+            (self.where, self.sort, self.descending, "active", counts.active),
+            (self.where, self.sort, self.descending, "inactive", counts.inactive),
+        ]
+
+    def _mark_before(self, row: int) -> tuple[int | None, int]:
+        """The page mark before 0-based ``row`` of the list and the rows between them
+        ((None, 0): none, page by offset)."""
+        active, inactive = self._mark_keys()
+        key, position = (active, row) if row < active[4] else (inactive, row - active[4])
+        every = self.marks.every
+        if position < every or key[4] < self.marked_from:
+            return None, 0
+        marks = self.marks.get(key)
+        index = min(position // every, len(marks or ())) - 1
+        if marks is None or index < 0:
+            return None, 0
+        return marks[index], position - (index + 1) * every
 
     def status_text(self) -> str:
         """ "Showing 26–50 of 1,234 members · 3 selected" (and the inactive count)."""
@@ -248,7 +459,7 @@ class UserTableModel:
         where = self.where
         if "group" in changes:
             group = changes.pop("group")
-            where = replace(where, group_id=self._visible_group(group) if group else None)
+            where = replace(where, group_id=self._typed_group(group) if group else None)
         if changes.get("status") is None and "status" in changes:
             changes["status"] = "all"
         if "role" in changes and changes["role"] not in (None, *s.ROLES):
@@ -291,11 +502,16 @@ class UserTableModel:
     def goto_page(self, number: int) -> None:
         """Show page ``number`` (1-based, clamped to the pages there are)."""
         page = max(0, min(int(number), self.page_count) - 1)
-        # the page next to the one on show starts beside its edge row, at any depth
+        # the page next to the one on show starts beside its edge row, at any depth;
+        # another one deep in the list, beside the page mark before it
         after = self.rows[-1]["membership_id"] if self.rows and page == self.page + 1 else None
         before = self.rows[0]["membership_id"] if self.rows and page == self.page - 1 else None
+        skip = 0
+        near_an_end = min(page, self.page_count - 1 - page) * self.page_size < self.marks.every
+        if after is None and before is None and not near_an_end:
+            after, skip = self._mark_before(page * self.page_size)
         self.page = page
-        self.refresh(recount=False, after=after, before=before)
+        self.refresh(recount=False, after=after, before=before, skip=skip)
 
     def next_page(self) -> None:
         if self.page + 1 < self.page_count:
@@ -319,9 +535,9 @@ class UserTableModel:
         visible = self.viewer.group_ids  # a group's members are never picked through another
         chosen = {(str(g), str(u)) for g, u in keys if str(g) in visible}
         if selected:
-            self.selected |= chosen
+            self.selected.update(chosen)
         else:
-            self.selected -= chosen
+            self.selected.remove_all(chosen)
 
     def unselect(self, keys: Iterable[Key]) -> None:
         self.select(keys, selected=False)
@@ -330,16 +546,23 @@ class UserTableModel:
         self.select((r["group_id"], r["user_id"]) for r in self.rows)
 
     def select_all_matching(self) -> None:
-        """Select every member the filter matches (their keys only are read, in SQL)."""
-        self.select(member_keys(self.db, self.where))
+        """Select every member the filter matches (a large match is kept as its filter:
+        see ``Selection``)."""
+        self.selected.select_matching(self.where, self.total)
 
     def clear_selection(self) -> None:
         self.selected.clear()
 
+    def selected_on_page(self) -> set[Key]:
+        """The keys of the rows on show that are selected."""
+        return self.selected.among(
+            ((r["group_id"], r["user_id"]) for r in self.rows), matching=self.where
+        )
+
     def selected_members(self) -> list[dict[str, Any]]:
         """The selected members as rows (``group_id``, ``email``, ...), active first: what
         bulk offboarding takes as its input."""
-        return members_by_keys(self.db, self.selected)
+        return members_by_keys(self.db, set(self.selected))
 
     # --- actions -------------------------------------------------------------------
 
@@ -431,6 +654,11 @@ class UserTableModel:
             else:
                 result.update(outcome=done.outcome, message=outcome_text(done), refused=False)
             self.results.append(result)
+        if action == "Deactivate":  # an inactive member is not one to act on again
+            self.selected.remove_all(
+                (r["group_id"], r["user_id"]) for r in self.results if r["outcome"] == "deactivated"
+            )
+        self.marks.forget()
         self.refresh()
 
     def _selection_or_say(self, doing: str) -> list[dict[str, Any]] | None:
@@ -444,11 +672,40 @@ class UserTableModel:
                 "(notebook 03, table.selected_members()), which works in resumable batches."
             )
             return None
-        members = members_by_keys(self.db, self.selected, checklist=True)
+        members = members_by_keys(self.db, set(self.selected), checklist=True)
         if not members:
             self.say("The selected members are no longer there.")
             return None
         return members
+
+    def _typed_group(self, typed: str) -> str:
+        """The group a typed name means: its id or exact name, else the one group whose
+        name contains it (any case). Anything else is refused, naming the groups meant
+        and what the list still shows, so that an older group filter is never left in
+        force unsaid."""
+        wanted = str(typed).strip()
+        if any(wanted in pair for pair in self.viewer.groups):
+            return self._visible_group(wanted)
+        part = wanted.lower()
+        found = [(gid, name) for gid, name in self.viewer.groups if part in name.lower()]
+        if len(found) == 1:
+            return found[0][0]
+        names = dict(self.viewer.groups)
+        still = (
+            f"still showing group {names[self.where.group_id]!r}"
+            if self.where.group_id in names
+            else "still showing all your groups"
+        )
+        if not found:
+            meant = "nor one whose name contains it (only groups where they are an active member)"
+        else:
+            some = ", ".join(repr(name) for _, name in found[:3]) + (
+                ", ..." if len(found) > 3 else ""
+            )
+            meant = f"but {len(found):,} whose names contain it ({some}): type one out"
+        raise UnknownGroup(
+            f"{self.actor} sees no group {wanted!r}, {meant}. The list is {still}.", column="group"
+        )
 
     def _visible_group(self, group: str) -> str:
         wanted = str(group).strip()

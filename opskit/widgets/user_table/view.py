@@ -1,5 +1,24 @@
 """The user table widget: controls, a pool of row widgets, the pager and the panels.
 
+What the analyst caused is shown where they are looking: counts, pager and busy sign
+sit under the filters; messages, refusals, the confirmation and the selection's
+checklist under the action buttons; a member's details open under their row. Work that
+takes longer than 0.2 s dims the rows and shows "loading…" (a CSS delay, so quick
+changes do not flicker).
+
+CSS hooks (stable; the browser suite and benchmark find things by them):
+``opskit-user-table`` the root (``opskit-busy`` on it while the kernel works);
+``opskit-counts`` the "Showing 1–25 of N members · K selected" line under the filters,
+``opskit-busy-label`` its "loading…"; ``opskit-page-box`` the typed page number;
+``opskit-message`` the refusal or next step (``opskit-refused`` inside when refused);
+``opskit-confirm-panel``, ``opskit-outcome``, ``opskit-checklist-panel``,
+``opskit-details-panel`` (under its row); ``opskit-head`` the header, its sort buttons
+``opskit-sort opskit-sort-<name|email|group|last_sign_in_at>`` (``opskit-sorted`` and
+``opskit-sorted-asc``/``-desc`` on the one in force); ``opskit-row`` a row
+(``opskit-selected``, ``opskit-inactive``), its ``opskit-row-check``, its cells
+``opskit-cells > span.opskit-col-<column>`` and ``opskit-details`` button;
+``opskit-status-line`` the same counts under the rows.
+
 The widget holds no state of its own beyond what it draws: the filter, page, selection
 and actions are the model's (``UserTableModel``). Each method calls the model and
 redraws what the call changed. The row widgets are a fixed pool, one per row of a page,
@@ -12,19 +31,20 @@ same methods (``set_filter``, ``next_page``, ``select``, ``deactivate_selected``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import ipywidgets as w
 
 from ...db import Database
 from ...errors import OpskitError
-from .controls import ANY, LEVEL_CHOICES, FilterBar, RowWidget, button
+from .controls import ANY, LEVEL_CHOICES, FilterBar, HeaderRow, RowWidget, button
 from .html import (
     STYLE,
     confirmation_html,
+    counts_html,
     detail_html,
-    header_html,
     message_html,
     outcome_html,
     selection_checklist_html,
@@ -81,6 +101,7 @@ class UserTable:
     ) -> None:
         self.model = UserTableModel(db, actor=actor, group=group, page_size=page_size)
         self._quiet = False  # set while the table itself updates its controls
+        self._detail_key: Key | None = None  # the member whose details are open
         self._build()
         self._show_rows()
 
@@ -244,20 +265,28 @@ class UserTable:
         """The selection's checklist (every item and state), in the panel below."""
         found = self.model.selection_checklist()
         if found is not None:
-            self._panel(selection_checklist_html(found))
+            self._checklist_text.value = selection_checklist_html(found)
+            self._checklist_panel.layout.display = "flex"
+            self._close_checklist.focus()  # the browser scrolls a focused control into view
         self._show_message()
 
     def show_detail(self, key: Key | None) -> None:
         """A member's memberships in the groups the actor may see, open sessions,
         checklist and audit history."""
         if key is not None:
-            self._panel(detail_html(self.model.member_detail(key)))
+            self._detail.value = detail_html(self.model.member_detail(key))
+            self._detail_key = key
+            self._detail_panel.layout.display = "flex"
+            self._place_detail()
+            # a row low on the screen opens its details below the fold: the browser
+            # scrolls a focused control into view (ipywidgets' own focus, no script)
+            self._close_detail.focus()
 
     # --- drawing -------------------------------------------------------------------
 
     def _show_rows(self) -> None:
         self._grow_pool(self.model.page_size)
-        rows, selected = self.model.rows, self.model.selected
+        rows, selected = self.model.rows, self.model.selected_on_page()
         self._quiet = True
         try:
             for index, row in enumerate(self._pool):
@@ -269,6 +298,7 @@ class UserTable:
             self._page_box.max = self.model.page_count
             self._page_box.value = self.model.page + 1
             self._filters.show()
+            self._head.show(self.model.sort, self.model.descending)
         finally:
             self._quiet = False
         first_page = self.model.page == 0
@@ -276,7 +306,27 @@ class UserTable:
         self._of_pages.value = f"of {self.model.page_count:,}"
         self._first.disabled = self._prev.disabled = first_page
         self._next.disabled = self._last.disabled = last_page
-        self._status_line.value = self.model.status_text()
+        self._show_counts()
+        self._place_detail()
+
+    def _show_counts(self) -> None:
+        text = self.model.status_text()
+        self._counts.value = counts_html(text)
+        self._status_line.value = text
+
+    @contextlib.contextmanager
+    def _busy(self) -> Iterator[None]:
+        """Dim the rows and say "loading…" while the kernel works (the page shows it
+        only past 0.2 s)."""
+        self.widget.add_class("opskit-busy")
+        try:
+            yield
+        finally:
+            self.widget.remove_class("opskit-busy")
+
+    @property
+    def busy(self) -> bool:
+        return "opskit-busy" in self.widget._dom_classes
 
     def _show_outcome(self) -> None:
         self._outcome.value = outcome_html(self.model.last_action or "", self.model.results)
@@ -285,20 +335,34 @@ class UserTable:
     def _show_message(self) -> None:
         self._message.value = message_html(self.model.message, refused=self.model.message_refused)
 
-    def _panel(self, content: str) -> None:
-        self._detail.value = content
-        self._detail_panel.layout.display = "flex"
-
-    def _hide_panel(self) -> None:
+    def _hide_detail(self) -> None:
         self._detail.value = ""
+        self._detail_key = None
         self._detail_panel.layout.display = "none"
+        self._place_detail()
+
+    def _hide_checklist(self) -> None:
+        self._checklist_text.value = ""
+        self._checklist_panel.layout.display = "none"
+
+    def _place_detail(self) -> None:
+        """The rows, with the details panel right under the row it is about (closed when
+        that member has left the page)."""
+        boxes = [row.box for row in self._pool]
+        keys = [row.key for row in self._pool]
+        if self._detail_key is not None and self._detail_key in keys:
+            boxes.insert(keys.index(self._detail_key) + 1, self._detail_panel)
+        elif self._detail_key is not None:
+            self._detail.value, self._detail_key = "", None
+            self._detail_panel.layout.display = "none"
+        if tuple(boxes) != self._rows_box.children:
+            self._rows_box.children = tuple(boxes)
 
     def _grow_pool(self, size: int) -> None:
         while len(self._pool) < size:
             self._pool.append(
                 RowWidget(self._row_checked, lambda key: self._safely(self.show_detail, key))
             )
-        self._rows_box.children = tuple(row.box for row in self._pool)
 
     # --- callbacks -----------------------------------------------------------------
 
@@ -306,7 +370,8 @@ class UserTable:
         """A button's or control's call: errors become a line under the table."""
         try:
             self.model.say("")
-            method(*args, **kwargs)
+            with self._busy():
+                method(*args, **kwargs)
         except OpskitError as error:
             self.model.say(str(error), refused=True)
         except Exception as error:  # a notebook callback must not fail silently
@@ -322,7 +387,7 @@ class UserTable:
             return
         self.model.select([row.key], checked)
         row._mark("opskit-selected", checked)
-        self._status_line.value = self.model.status_text()
+        self._show_counts()
 
     # --- the parts -----------------------------------------------------------------
 
@@ -330,7 +395,7 @@ class UserTable:
         self._pool: list[RowWidget] = []
         self._filters = FilterBar(
             self.model,
-            on_filter=lambda **change: self._safely(self.set_filter, **change),
+            on_filter=self._filter_chosen,
             on_sort=lambda sort, descending: self._safely(self.set_sort, sort, descending),
             on_page_size=lambda size: self._safely(self.set_page_size, size),
             on_clear=lambda: self._safely(self.clear_filters),
@@ -342,6 +407,10 @@ class UserTable:
         self._build_pager()
         self._build_panels()
         self.widget = self._assemble()
+
+    def _filter_chosen(self, **change: Any) -> None:
+        self._safely(self.set_filter, **change)
+        self._filters.show()  # a refused choice goes back to the filter in force
 
     def _button(self, description: str, action: Callable[[], Any], **options: Any) -> w.Button:
         """A button whose click calls ``action``, any error shown under the table."""
@@ -383,13 +452,24 @@ class UserTable:
         self._prev = pager("Previous page", self.prev_page, "chevron-left")
         self._next = pager("Next page", self.next_page, "chevron-right")
         self._last = pager("Last page", self.last_page, "step-forward")
+        # wide enough for page 1,000,000 beside the spinner's arrows
         self._page_box = w.BoundedIntText(
-            value=1, min=1, max=1, description="Page", layout=w.Layout(width="130px")
+            value=1,
+            min=1,
+            max=1,
+            description="Page",
+            style={"description_width": "34px"},
+            layout=w.Layout(width="150px", flex="0 0 auto"),
         )
+        self._page_box.add_class("opskit-page-box")
         self._page_box.observe(self._page_typed, "value")
         self._of_pages = w.HTML()
+        self._counts = w.HTML()
+        self._busy_label = w.HTML('<span class="opskit-busy-label">⏳ loading…</span>')
         self._status_line = w.HTML()
+        self._status_line.add_class("opskit-status-line")
         self._message = w.HTML()
+        self._message.add_class("opskit-message")
 
     def _build_panels(self) -> None:
         self._confirm_text = w.HTML()
@@ -410,33 +490,57 @@ class UserTable:
             layout=w.Layout(display="none"),
         )
         self._confirm_panel.add_class("opskit-panel")
+        self._confirm_panel.add_class("opskit-confirm-panel")
         self._outcome = w.HTML()
+        self._outcome.add_class("opskit-outcome")
+        self._checklist_text = w.HTML()
+        self._close_checklist = self._button("Close", self._hide_checklist, icon="times")
+        self._close_checklist.layout.align_self = "flex-start"
+        self._checklist_panel = w.VBox(
+            [self._close_checklist, self._checklist_text], layout=w.Layout(display="none")
+        )
+        self._checklist_panel.add_class("opskit-panel")
+        self._checklist_panel.add_class("opskit-checklist-panel")
         self._detail = w.HTML()
-        self._close_detail = self._button("Close", self._hide_panel, icon="times")
+        self._close_detail = self._button("Close", self._hide_detail, icon="times")
+        self._close_detail.layout.align_self = "flex-start"
         self._detail_panel = w.VBox(
-            [self._detail, self._close_detail], layout=w.Layout(display="none")
+            [self._close_detail, self._detail], layout=w.Layout(display="none")
         )
         self._detail_panel.add_class("opskit-panel")
+        self._detail_panel.add_class("opskit-details-panel")
 
     def _assemble(self) -> w.VBox:
-        """The parts in reading order: filters, actions, confirmation, rows, pager."""
+        """The parts in reading order: filters; counts and pager; selection and actions
+        with what they answer right under them; the header and rows (a member's details
+        under their row); the counts again under the rows."""
         title = w.HTML(title_html(self.model.actor, len(self.model.viewer.groups)))
         self._rows_box = w.VBox(layout=w.Layout(width="100%"))
+        self._rows_box.add_class("opskit-rows")
         self._grow_pool(self.model.page_size)
-        self._header = w.HTML(header_html(), layout=w.Layout(flex="1 1 auto"))
-        head = w.HBox(
-            [
-                w.HTML(layout=w.Layout(width="26px")),
-                self._header,
-                w.HTML(layout=w.Layout(width="64px")),
-            ],
-            layout=w.Layout(width="100%"),
+        self._head = HeaderRow(
+            lambda sort, descending: self._safely(self.set_sort, sort, descending)
         )
+        pager = w.HBox(
+            [
+                self._first,
+                self._prev,
+                self._page_box,
+                self._of_pages,
+                self._next,
+                self._last,
+                self._counts,
+                self._busy_label,
+            ],
+            layout=w.Layout(align_items="center", flex_flow="row wrap"),
+        )
+        pager.add_class("opskit-pager")
         widget = w.VBox(
             [
                 w.HTML(STYLE),
                 title,
                 *self._filters.lines(),
+                pager,
                 w.HBox(
                     [self._select_page, self._select_all, self._clear_selection],
                     layout=w.Layout(flex_flow="row wrap"),
@@ -454,24 +558,13 @@ class UserTable:
                     ],
                     layout=w.Layout(flex_flow="row wrap"),
                 ),
+                self._message,
                 self._confirm_panel,
                 self._outcome,
-                head,
+                self._checklist_panel,
+                self._head.box,
                 self._rows_box,
-                w.HBox(
-                    [
-                        self._first,
-                        self._prev,
-                        self._page_box,
-                        self._of_pages,
-                        self._next,
-                        self._last,
-                        self._status_line,
-                    ],
-                    layout=w.Layout(align_items="center", flex_flow="row wrap"),
-                ),
-                self._message,
-                self._detail_panel,
+                self._status_line,
             ],
             layout=w.Layout(width="100%"),
         )
