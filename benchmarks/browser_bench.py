@@ -77,7 +77,8 @@ SELECTORS = {
     "table": ".opskit-user-table",
     # the widget-html whose text changes with every page, filter and selection
     "status_line_texts": ["Showing ", "No members"],
-    "next_page": 'button[title="Next page"]',
+    # the pager's buttons are icons only (as tests/browser/test_01_users.py finds them)
+    "next_page": "button:has(.fa-chevron-right)",
     "page_box": '.widget-text:has(.widget-label:text-is("Page")) input',
     "role_filter": 'select:has(option:text-is("Any role"))',
     "role_choice": "Practitioner",
