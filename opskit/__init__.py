@@ -61,6 +61,9 @@ _EXPORTS: dict[str, str] = {
     "status_summary": "reports",
     "trends_report": "reports",
     "write_candidates_csv": "reports",
+    "members_by_group": "reports",
+    "deactivations_by_month": "reports",
+    "write_report_csv": "reports",
     "dormancy_policies": "policy",
     "dormancy_exemptions": "policy",
     "exempt_from_dormancy": "policy",
@@ -150,6 +153,9 @@ __all__ = [
     "exempt_from_dormancy",
     "set_dormancy_policy",
     "review_dormant",
+    "members_by_group",
+    "deactivations_by_month",
+    "write_report_csv",
 ]
 
 

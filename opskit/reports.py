@@ -31,6 +31,7 @@ from sqlalchemy import (
     DateTime,
     Select,
     String,
+    case,
     func,
     literal,
     literal_column,
@@ -497,3 +498,157 @@ def write_candidates_csv(
         reason = error.strerror or type(error).__name__
         raise BadInput(f"cannot write the candidates: {reason}", file=str(target)) from None
     return CandidatesFile(target, len(keep), len(dormant) - len(keep))
+
+
+# --------------------------------------------------------------- bounded, for charts
+# A chart over every group is unreadable past a few dozen (27,357 bar labels at a
+# million members) and slow to draw: these count in SQL and return the ``top`` groups
+# and one "other" row for the rest, whatever the number of groups.
+
+TOP_GROUPS = 15
+MEMBERS_BY_GROUP_COLUMNS = ["group_id", "group", "active", "inactive", "groups"]
+DEACTIVATIONS_BY_MONTH_COLUMNS = ["month", "group_id", "group", "deactivations", "groups"]
+
+
+def _other(groups: int) -> str:
+    return f"other ({groups:,} group{'s' if groups != 1 else ''})"
+
+
+def _top(top: int) -> int:
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise BadInput(f"{top!r} is not a number of groups (1 or more)", column="top")
+    return top
+
+
+def _ranked(counts: Any, weight: ColumnElement) -> Any:
+    """``counts`` (a subquery with ``group_id``) with each group's rank by ``weight``,
+    the largest first (ties by id, so the same data always ranks the same)."""
+    order = (weight.desc(), counts.c.group_id)
+    return select(*counts.c, func.row_number().over(order_by=order).label("rank")).subquery(
+        "ranked"
+    )
+
+
+def members_by_group(
+    db: Database, *, group: str | None = None, top: int = TOP_GROUPS
+) -> pd.DataFrame:
+    """Active and inactive members of the ``top`` groups with the most members, largest
+    first, then one row ``other (N groups)`` summing the rest (``group_id`` null);
+    ``groups`` is how many groups a row stands for. Counted in SQL: a chart's worth of
+    rows whatever the number of groups. Groups without members are not counted."""
+    top = _top(top)
+    counts = select(
+        m.group_id,
+        func.count().filter(m.status == "active").label("active"),
+        func.count().filter(m.status == "inactive").label("inactive"),
+        func.count().label("members"),
+    ).group_by(m.group_id)
+    with _reading(db) as conn:
+        if group is not None:
+            counts = counts.where(m.group_id == find_group(conn, group).group_id)
+        c = counts.subquery("counts")
+        ranked = _ranked(c, c.c.members)
+        kept = case((ranked.c.rank <= top, ranked.c.group_id), else_=None)
+        folded = (
+            select(
+                kept.label("group_id"),
+                func.sum(ranked.c.active).label("active"),
+                func.sum(ranked.c.inactive).label("inactive"),
+                func.count().label("groups"),
+                func.min(ranked.c.rank).label("rank"),
+            )
+            .group_by(kept)
+            .subquery("folded")
+        )
+        query = (
+            select(
+                folded.c.group_id,
+                g.name.label("group"),
+                folded.c.active,
+                folded.c.inactive,
+                folded.c.groups,
+            )
+            .select_from(folded)
+            .outerjoin(s.groups, g.group_id == folded.c.group_id)
+            .order_by(folded.c.rank)
+        )
+        frame = pd.read_sql(query, conn)
+    for column in ("active", "inactive", "groups"):
+        frame[column] = frame[column].astype("int64")
+    other = frame["group_id"].isna()
+    frame.loc[other, "group"] = [_other(int(n)) for n in frame.loc[other, "groups"]]
+    return frame[MEMBERS_BY_GROUP_COLUMNS]
+
+
+def deactivations_by_month(
+    db: Database, *, group: str | None = None, top: int = TOP_GROUPS
+) -> pd.DataFrame:
+    """Deactivations per month (``YYYY-MM``) of the ``top`` groups with the most
+    deactivations overall, and per month one row ``other (N groups)`` for the rest
+    (``group_id`` null; N counts every other group that deactivated anyone), from the
+    audit trail; ``groups`` is how many groups a row stands for that month. At most
+    ``top`` + 1 series, whatever the number of groups."""
+    top = _top(top)
+    e = s.audit_events.c
+    deactivated = e.action == s.Action.DEACTIVATED.value
+    totals = select(e.group_id, func.count().label("total")).where(deactivated)
+    with _reading(db) as conn:
+        if group is not None:
+            totals = totals.where(e.group_id == find_group(conn, group).group_id)
+        per_group = totals.group_by(e.group_id).subquery("totals")
+        ranked = _ranked(per_group, per_group.c.total)
+        kept = case((ranked.c.rank <= top, ranked.c.group_id), else_=None)
+        month = _month(db, e.at)
+        folded = (
+            select(
+                month.label("month"),
+                kept.label("group_id"),
+                func.count().label("deactivations"),
+                func.count(e.group_id.distinct()).label("groups"),
+                func.min(ranked.c.rank).label("rank"),
+            )
+            .select_from(s.audit_events)
+            .join(ranked, ranked.c.group_id == e.group_id)
+            .where(deactivated)
+            .group_by(month, kept)
+            .subquery("folded")
+        )
+        query = (
+            select(
+                folded.c.month,
+                folded.c.group_id,
+                g.name.label("group"),
+                folded.c.deactivations,
+                folded.c.groups,
+            )
+            .select_from(folded)
+            .outerjoin(s.groups, g.group_id == folded.c.group_id)
+            .order_by(folded.c.month, folded.c.rank)
+        )
+        frame = pd.read_sql(query, conn)
+        others = (
+            conn.execute(
+                select(func.count()).select_from(per_group).where(per_group.c.total > 0)
+            ).scalar_one()
+            - top
+        )
+    for column in ("deactivations", "groups"):
+        frame[column] = frame[column].astype("int64")
+    frame.loc[frame["group_id"].isna(), "group"] = _other(max(others, 0))
+    return frame[DEACTIVATIONS_BY_MONTH_COLUMNS]
+
+
+def write_report_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a report (any of the frames here) as CSV for people (``spreadsheet.write_csv``:
+    a cell that looks like a formula stays text; an empty cell for a missing value);
+    its folder is made. Returns the path."""
+    target = Path(path)
+    values = frame.astype(object).where(frame.notna(), None)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w", newline="", encoding="utf-8") as out:
+            write_csv(out, list(frame.columns), values.itertuples(index=False, name=None))
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise BadInput(f"cannot write the report: {reason}", file=str(target)) from None
+    return target

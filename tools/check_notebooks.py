@@ -12,6 +12,9 @@ not hold:
   changes on every run;
 - papermill's injected-parameters cell: the ``parameters`` cell with its safe defaults is
   the source, and a batch job's parameters belong to that run's output file;
+- anything that overrides what a user sets in the parameters cell: a second cell tagged
+  ``parameters``, or a later cell that assigns a parameter's name at the top level (a
+  user who edits ``apply = False`` must get what they set);
 - a code cell without an execution count, or counts out of order: the outputs then do
   not come from one run from the top;
 - an error output.
@@ -24,6 +27,7 @@ library only, so that it runs before anything is installed.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import sys
 from pathlib import Path
@@ -37,6 +41,43 @@ def _is_widget_output(output: dict[str, Any]) -> bool:
     return WIDGET_VIEW in output.get("data", {})
 
 
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.comprehension)
+
+
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def assigned_names(source: str) -> set[str]:
+    """The names a cell's code binds in the notebook's namespace (not inside a function
+    or class); IPython's ``%`` and ``!`` lines are left out. Code that does not parse
+    binds nothing here (running it is what reports it)."""
+    code = "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, _SCOPES):
+            if not isinstance(node, (ast.Lambda, ast.comprehension)):
+                names.add(node.name)  # type: ignore[union-attr]
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return names
+
+
 def problems(notebook: dict[str, Any]) -> list[str]:
     """What makes this notebook a run's leftovers rather than a source, one line each."""
     found = []
@@ -45,12 +86,22 @@ def problems(notebook: dict[str, Any]) -> list[str]:
     if "papermill" in notebook.get("metadata", {}):
         found.append("papermill's run metadata in the notebook's metadata")
     expected_count = 1
+    parameters: set[str] | None = None  # the names the parameters cell sets, once seen
     for number, cell in enumerate(notebook.get("cells", []), start=1):
         where = f"cell {number}"
-        if INJECTED in cell.get("metadata", {}).get("tags", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if INJECTED in tags:
             found.append(f"{where}: papermill's injected-parameters cell")
         if cell.get("cell_type") != "code":
             continue
+        if "parameters" in tags:
+            if parameters is not None:
+                found.append(f"{where}: a second cell tagged parameters")
+            else:
+                parameters = assigned_names(_source(cell))
+        elif parameters:
+            for name in sorted(parameters & assigned_names(_source(cell))):
+                found.append(f"{where}: sets the parameter {name!r}, overriding what the user set")
         count = cell.get("execution_count")
         if count is None:
             found.append(f"{where}: no execution count (not run)")

@@ -5,6 +5,9 @@ The widget resolves in two steps: a dry run shows what will change (and any refu
 with the rule's message), then Confirm does it. The same two steps deactivate one
 member with a hand-off of their future appointments (``opskit.handoff``): the proposed
 moves are shown before Confirm.
+
+What is shown is bounded whatever the group's size (a group can have 50,000 members):
+a summary first, then one page of members at a time; the full checklist goes to a CSV.
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ _HANDOFF_CHOICES = [
     ("auto: spread over colleagues, fewest first", "auto"),
     ("cancel them", "cancel"),
 ]
+# members a table or the widget shows at a time, and colleagues a hand-off offers by name:
+# a page of the checklist is ~50 kB of HTML, where a 50,000-member group's whole is 100 MB
+PAGE_SIZE = 50
+SUCCESSOR_CHOICES = 200
+# the proposed changes a confirmation lists before "and N more"
+CONFIRM_LINES = 50
 _CELL = "padding:3px 8px;border:1px solid #ddd;text-align:center;white-space:nowrap"
 _HEAD = "padding:3px 8px;border:1px solid #ddd;background:#fafafa;text-align:left"
 
@@ -115,14 +124,56 @@ def checklist_html(rows: Iterable[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-class ChecklistTable:
-    """Checklist rows that a notebook shows as the coloured table."""
+def summary_html(rows: Iterable[Mapping[str, Any]]) -> str:
+    """One line over a checklist: its members, how many are inactive, and per item how
+    many need action."""
+    members = _members(rows)
+    inactive = sum(m["status"] != "active" for m in members)
+    needed = {item: 0 for item in ITEMS}
+    for member in members:
+        for item, row in member["items"].items():
+            needed[item] += row["state"] == "action_needed"
+    open_items = ", ".join(
+        f"{LABELS[item].lower()} <b>{count:,}</b>" for item, count in needed.items() if count
+    )
+    return (
+        f'<div class="opskit-checklist-summary" style="padding:2px 0">'
+        f"<b>{len(members):,}</b> members ({inactive:,} inactive) · action needed: "
+        f"{open_items or 'none'}</div>"
+    )
 
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+
+def _more_html(shown: int, total: int, csv_hint: str) -> str:
+    if shown >= total:
+        return ""
+    return (
+        f'<p class="opskit-checklist-more" style="font-size:12px">'
+        f"{shown:,} of {total:,} members shown. {csv_hint}</p>"
+    )
+
+
+class ChecklistTable:
+    """Checklist rows that a notebook shows as a summary and the coloured table of the
+    first ``PAGE_SIZE`` members (the rest: ``export_checklist_csv``)."""
+
+    def __init__(self, rows: list[dict[str, Any]], *, limit: int = PAGE_SIZE) -> None:
         self.rows = rows
+        self.limit = limit
 
     def _repr_html_(self) -> str:
-        return checklist_html(self.rows)
+        members = _members(self.rows)
+        shown = members[: self.limit]
+        rows = [row for member in shown for row in member["items"].values()]
+        return (
+            summary_html(self.rows)
+            + checklist_html(rows)
+            + _more_html(
+                len(shown),
+                len(members),
+                "Every member's rows: <code>export_checklist_csv</code> writes the CSV "
+                "(or page through them in the widget).",
+            )
+        )
 
     def __repr__(self) -> str:
         members = _members(self.rows)
@@ -182,7 +233,11 @@ def _message(text: str, kind: str = "info") -> str:
 
 class ChecklistWidget(w.VBox):
     """Pick a group and members, see their checklist, resolve items with a
-    confirmation step, export the report to CSV."""
+    confirmation step, export the report to CSV.
+
+    The group's summary comes first; the members list and the table show one page of
+    ``PAGE_SIZE`` members (narrowed by the search box), and the selection is kept across
+    pages and searches."""
 
     def __init__(
         self,
@@ -194,23 +249,50 @@ class ChecklistWidget(w.VBox):
     ) -> None:
         self.db = _database(db)
         self.rows: list[dict[str, Any]] = []
+        self._members: list[dict[str, Any]] = []  # the group's, in list order
+        self._matching: list[dict[str, Any]] = []  # of those, the search's
+        self._selected: dict[str, None] = {}  # emails, in the order chosen
+        self._page = 0
+        self._syncing = False
         self._pending: tuple[list[tuple[str, str]], list[str]] | None = None
         choices = [(g["name"], g["group_id"]) for g in checklist_groups(self.db)]
         self.group_picker = w.Dropdown(options=choices, description="Group")
         self.actor_box = w.Text(value=actor, description="Actor", placeholder="email")
+        self.summary = w.HTML()
+        self.search_box = w.Text(
+            description="Find",
+            placeholder="name or email, then Enter",
+            continuous_update=False,
+            layout=w.Layout(width="40%"),
+        )
+        self.previous_button = w.Button(
+            description="Previous", icon="chevron-left", layout=w.Layout(width="auto")
+        )
+        self.next_button = w.Button(
+            description="Next", icon="chevron-right", layout=w.Layout(width="auto")
+        )
+        self.page_label = w.HTML()
         self.member_picker = w.SelectMultiple(
             options=[], description="Members", rows=8, layout=w.Layout(width="60%")
         )
+        self.selection_label = w.HTML()
+        self.clear_button = w.Button(description="Clear selection", layout=w.Layout(width="auto"))
         self.grid = w.HTML()
+        # sized to their labels and wrapping onto a second line in a narrow window, so
+        # that no label is cut ("Resolve online bo...")
+        fit = w.Layout(width="auto", min_width="max-content")
         self.resolve_buttons = {
             item: w.Button(
                 description=f"{_VERBS[item]} {LABELS[item].lower()}",
                 tooltip=f"resolve {item} for the selected members",
+                layout=fit,
             )
             for item in RESOLVE_CHOICES
         }
         self.resolve_all_button = w.Button(
-            description="Resolve all for the selection", button_style="warning"
+            description="Resolve all for the selection",
+            button_style="warning",
+            layout=w.Layout(width="auto", min_width="max-content"),
         )
         self.confirm_text = w.HTML()
         self.confirm_button = w.Button(description="Confirm", button_style="danger")
@@ -222,15 +304,20 @@ class ChecklistWidget(w.VBox):
         self.handoff_picker = w.Dropdown(
             options=_HANDOFF_CHOICES, description="Hand-off", layout=w.Layout(width="45%")
         )
+        self.handoff_note = w.HTML()
         self.handoff_button = w.Button(
             description="Deactivate with hand-off",
             button_style="warning",
             tooltip="deactivate the selected member; their future appointments are handed off",
+            layout=w.Layout(width="auto", min_width="max-content"),
         )
         self._pending_handoff: tuple[str, str, str] | None = None
         self.message = w.HTML()
         self.export_path = w.Text(value=export_path, description="CSV file")
-        self.export_button = w.Button(description="Export CSV")
+        self.export_button = w.Button(
+            description="Export CSV",
+            tooltip="the selection's rows, or else every member matching the search",
+        )
 
         for item, button in self.resolve_buttons.items():
             button.on_click(lambda _b, item=item: self.ask([item]))
@@ -239,20 +326,32 @@ class ChecklistWidget(w.VBox):
         self.confirm_button.on_click(lambda _b: self.confirm())
         self.cancel_button.on_click(lambda _b: self.cancel())
         self.export_button.on_click(lambda _b: self.export())
-        self.group_picker.observe(lambda _c: self.refresh(), names="value")
-        self.member_picker.observe(lambda _c: self._selection_changed(), names="value")
+        self.previous_button.on_click(lambda _b: self.show_page(self._page - 1))
+        self.next_button.on_click(lambda _b: self.show_page(self._page + 1))
+        self.clear_button.on_click(lambda _b: self.select_members([]))
+        self.group_picker.observe(lambda _c: self._group_changed(), names="value")
+        self.search_box.observe(lambda _c: self.search(self.search_box.value), names="value")
+        self.member_picker.observe(lambda _c: self._picked(), names="value")
 
+        wrap = w.Layout(flex_flow="row wrap", align_items="center")
         super().__init__(
             [
                 w.HBox([self.group_picker, self.actor_box]),
+                self.summary,
+                w.HBox(
+                    [self.search_box, self.previous_button, self.next_button, self.page_label],
+                    layout=wrap,
+                ),
                 self.member_picker,
+                w.HBox([self.selection_label, self.clear_button], layout=wrap),
                 self.grid,
-                w.HBox(list(self.resolve_buttons.values())),
+                w.HBox(list(self.resolve_buttons.values()), layout=wrap),
                 self.resolve_all_button,
-                w.HBox([self.handoff_picker, self.handoff_button]),
+                w.HBox([self.handoff_picker, self.handoff_button], layout=wrap),
+                self.handoff_note,
                 self.confirm_box,
                 self.message,
-                w.HBox([self.export_path, self.export_button]),
+                w.HBox([self.export_path, self.export_button], layout=wrap),
             ]
         )
         if group is not None:
@@ -274,62 +373,155 @@ class ChecklistWidget(w.VBox):
         self.message.value = _message(f"no group with id or name {group!r}", "error")
 
     def select_members(self, emails: Iterable[str]) -> None:
+        """Select these members of the group (wherever they are in the list); the
+        others are deselected."""
         wanted = {e.strip().lower() for e in emails}
-        self.member_picker.value = tuple(
-            email for _label, email in self.member_picker.options if email.lower() in wanted
-        )
+        self._selected = {m["email"]: None for m in self._members if m["email"].lower() in wanted}
+        self._selection_changed()
+
+    def search(self, text: str) -> None:
+        """Narrow the members list and the table to names or emails containing ``text``."""
+        if self.search_box.value != text:
+            self.search_box.value = text  # observed: comes back here
+            return
+        self._page = 0
+        self.refresh_matching()
+
+    def show_page(self, page: int) -> None:
+        """Show page ``page`` (from 0) of the matching members, clamped to the pages."""
+        pages = max(1, -(-len(self._matching) // PAGE_SIZE))
+        self._page = min(max(page, 0), pages - 1)
+        self._draw()
 
     @property
     def selection(self) -> list[tuple[str, str]]:
-        return [(self.group_picker.value, email) for email in self.member_picker.value]
+        return [(self.group_picker.value, email) for email in self._selected]
 
     # reading ----------------------------------------------------------------------------
 
+    def _group_changed(self) -> None:
+        self._selected = {}
+        self._page = 0
+        self.refresh()
+
     def refresh(self) -> None:
-        """Read the group's checklist again and redraw, keeping the selection."""
+        """Read the group's checklist again and redraw, keeping the selection, the
+        search and the page."""
         group_id = self.group_picker.value
         self.rows = checklist(self.db, group=group_id) if group_id else []
-        kept = self.member_picker.value
+        self._members = _members(self.rows)
+        emails = {m["email"] for m in self._members}
+        self._selected = {e: None for e in self._selected if e in emails}
+        self.summary.value = summary_html(self.rows) if self.rows else ""
+        self.refresh_matching()
+        self._refresh_successors()
+
+    def refresh_matching(self) -> None:
+        """The members matching the search box, then the page redrawn."""
+        needle = self.search_box.value.strip().lower()
+        self._matching = [
+            m
+            for m in self._members
+            if not needle or needle in m["email"].lower() or needle in m["name"].lower()
+        ]
+        self.show_page(self._page)
+
+    def _page_members(self) -> list[dict[str, Any]]:
+        start = self._page * PAGE_SIZE
+        return self._matching[start : start + PAGE_SIZE]
+
+    def _draw(self) -> None:
+        """The members list, the pager and the table, for the page and the selection."""
+        on_page = self._page_members()
         options = []
-        for member in _members(self.rows):
+        for member in on_page:
             inactive = " · inactive" if member["status"] != "active" else ""
             options.append((f"{member['name']} <{member['email']}>{inactive}", member["email"]))
-        self.member_picker.options = options
-        self.member_picker.value = tuple(e for _label, e in options if e in kept)
+        self._syncing = True
+        try:
+            self.member_picker.options = options
+            self.member_picker.value = tuple(e for _l, e in options if e in self._selected)
+        finally:
+            self._syncing = False
+        total = len(self._matching)
+        first = self._page * PAGE_SIZE
+        of = f"{total:,} matching" if self.search_box.value.strip() else f"{total:,}"
+        self.page_label.value = (
+            f'<span class="opskit-checklist-pager">members {first + 1:,}–'
+            f"{first + len(on_page):,} of {of}</span>"
+            if on_page
+            else '<span class="opskit-checklist-pager">no member matches</span>'
+        )
+        self.previous_button.disabled = self._page == 0
+        self.next_button.disabled = first + len(on_page) >= total
+        self._show_grid()
+
+    def _picked(self) -> None:
+        """The analyst changed the list's selection on this page."""
+        if self._syncing:
+            return
+        on_page = {m["email"] for m in self._page_members()}
+        picked = set(self.member_picker.value)
+        kept = {e: None for e in self._selected if e not in on_page or e in picked}
+        kept.update((e, None) for e in self.member_picker.value)
+        self._selected = kept
         self._refresh_successors()
         self._show_grid()
 
     def _selection_changed(self) -> None:
+        self._draw()
         self._refresh_successors()
-        self._show_grid()
 
     def _refresh_successors(self) -> None:
         from ..handoff import eligible_successors
 
         group_id = self.group_picker.value
-        chosen = self.member_picker.value
-        leaving = chosen[0] if len(chosen) == 1 else None  # never their own successor
+        leaving = next(iter(self._selected)) if len(self._selected) == 1 else None
         emails = eligible_successors(self.db, group_id, leaving=leaving) if group_id else []
         kept = self.handoff_picker.value
-        options = [*_HANDOFF_CHOICES, *((f"to {e}", e) for e in emails)]
+        named = emails[:SUCCESSOR_CHOICES]
+        if kept not in named and kept in emails:
+            named.append(kept)
+        options = [*_HANDOFF_CHOICES, *((f"to {e}", e) for e in named)]
         self.handoff_picker.options = options
         self.handoff_picker.value = kept if kept in {v for _l, v in options} else "auto"
+        self.handoff_note.value = (
+            f'<div style="font-size:12px">{len(named):,} of {len(emails):,} eligible '
+            "colleagues listed by name; <b>auto</b> spreads over all of them.</div>"
+            if len(emails) > len(named)
+            else ""
+        )
 
     def _visible_rows(self) -> list[dict[str, Any]]:
-        chosen = set(self.member_picker.value)
-        if not chosen:
-            return self.rows
-        return [r for r in self.rows if r["email"] in chosen]
+        """The rows the table is about: the selection's, else the matching members'."""
+        if self._selected:
+            members = [m for m in self._members if m["email"] in self._selected]
+        else:
+            members = self._matching
+        return [row for member in members for row in member["items"].values()]
 
     def _show_grid(self) -> None:
-        self.grid.value = checklist_html(self._visible_rows())
+        if self._selected:
+            chosen = [m for m in self._members if m["email"] in self._selected]
+            shown = chosen[:PAGE_SIZE]
+            more = _more_html(
+                len(shown), len(chosen), "Export CSV writes every selected member's rows."
+            )
+        else:
+            shown = self._page_members()
+            more = ""
+        rows = [row for member in shown for row in member["items"].values()]
+        self.selection_label.value = (
+            f'<span class="opskit-checklist-selected">{len(self._selected):,} selected</span>'
+        )
+        self.grid.value = checklist_html(rows) + more
 
     # resolving --------------------------------------------------------------------------
 
     def ask(self, items: list[str]) -> None:
         """Step one: show what resolving ``items`` for the selection would change."""
         self._hide_confirmation()
-        if not self.member_picker.value:
+        if not self._selected:
             self.message.value = _message("select the members to resolve first", "error")
             return
         try:
@@ -351,8 +543,10 @@ class ChecklistWidget(w.VBox):
         lines = "".join(
             f"<li>{html.escape(r['name'])} &lt;{html.escape(r['email'])}&gt;: "
             f"<b>{r['item']}</b>: {html.escape(r['detail'])}</li>"
-            for r in changes
+            for r in changes[:CONFIRM_LINES]
         )
+        if len(changes) > CONFIRM_LINES:
+            lines += f"<li>and {len(changes) - CONFIRM_LINES:,} more</li>"
         self.confirm_text.value = (
             f"<b>{len(changes)} change(s) as {html.escape(self.actor_box.value)}</b>"
             f"<ul>{lines}</ul>Settings are snapshotted first, so a reactivation can restore them."
@@ -366,10 +560,10 @@ class ChecklistWidget(w.VBox):
         from ..lifecycle import deactivate
 
         self._hide_confirmation()
-        if len(self.member_picker.value) != 1:
+        if len(self._selected) != 1:
             self.message.value = _message("select the one member to deactivate", "error")
             return
-        (email,) = self.member_picker.value
+        (email,) = self._selected
         handoff = self.handoff_picker.value
         try:
             preview = deactivate(
@@ -459,6 +653,8 @@ class ChecklistWidget(w.VBox):
     # exporting --------------------------------------------------------------------------
 
     def export(self) -> Path:
-        path = _write_csv(self._visible_rows(), self.export_path.value)
-        self.message.value = _message(f"wrote {len(self._visible_rows())} rows to {path}", "ok")
+        """Write the selection's rows, or else every matching member's, to the CSV file."""
+        rows = self._visible_rows()
+        path = _write_csv(rows, self.export_path.value)
+        self.message.value = _message(f"wrote {len(rows):,} rows to {path}", "ok")
         return path

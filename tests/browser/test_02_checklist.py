@@ -125,3 +125,27 @@ def test_a_hand_off_is_chosen_previewed_and_applied(page, lab, shots, demo_engin
         )
     assert (owner, status) == ("u-sam", "inactive")
     assert events == ["deactivated", "appointment_reassigned"]
+
+
+def test_no_button_of_the_checklist_widget_is_cut_at_1440_px(page, lab, shots):
+    """Issue 21: at 1440 px the buttons read "Resolve online bo..."."""
+    require_notebook(lab, NOTEBOOK)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    panel = open_notebook(page, lab, NOTEBOOK)
+    run_all_cells(page)
+    assert_widgets_rendered(page)
+    widget = panel.locator(
+        ".jupyter-widgets", has=page.get_by_role("button", name="Resolve all for the selection")
+    ).last
+    buttons = widget.locator("button.jupyter-button:visible")
+    assert buttons.count() >= 8, "the resolve, hand-off, pager and export buttons"
+    cut = buttons.evaluate_all(
+        """buttons => buttons
+            .filter(b => b.scrollWidth > b.clientWidth + 1)
+            .map(b => `${b.innerText.trim()}: ${b.scrollWidth} > ${b.clientWidth} px`)"""
+    )
+    shots("buttons", widget.get_by_role("button", name="Resolve all for the selection"))
+    assert cut == []
+    # the pager and the summary say where the analyst is in a group of any size
+    assert "members 1–" in widget.locator(".opskit-checklist-pager").inner_text()
+    assert "members" in widget.locator(".opskit-checklist-summary").inner_text()

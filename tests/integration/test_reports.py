@@ -15,15 +15,20 @@ from opskit.errors import BadInput, UnknownGroup
 from opskit.lifecycle import change_access, deactivate, reactivate
 from opskit.reports import (
     CANDIDATE_COLUMNS,
+    DEACTIVATIONS_BY_MONTH_COLUMNS,
     DORMANT_COLUMNS,
     INACTIVE_COLUMNS,
+    MEMBERS_BY_GROUP_COLUMNS,
     SUMMARY_COLUMNS,
     TRENDS_COLUMNS,
+    deactivations_by_month,
     dormant_report,
     inactive_report,
+    members_by_group,
     status_summary,
     trends_report,
     write_candidates_csv,
+    write_report_csv,
 )
 
 from ..scenarios import T0
@@ -152,7 +157,14 @@ def test_the_inactive_report_of_one_group_shows_only_that_group(db, clinic):
 
 
 def test_a_report_on_an_unknown_group_is_bad_input(db, clinic):
-    for report in (inactive_report, dormant_report, trends_report, status_summary):
+    for report in (
+        inactive_report,
+        dormant_report,
+        trends_report,
+        status_summary,
+        members_by_group,
+        deactivations_by_month,
+    ):
         with pytest.raises(UnknownGroup):
             report(db, group="No Such Clinic")
 
@@ -392,8 +404,76 @@ def test_status_summary_counts_active_and_inactive_members_per_group(db, clinic)
 def test_reports_only_read(db, clinic):
     with db.read() as conn:
         members_before = conn.execute(s.memberships.select()).all()
-    for report in (inactive_report, dormant_report, trends_report, status_summary):
+    for report in (
+        inactive_report,
+        dormant_report,
+        trends_report,
+        status_summary,
+        members_by_group,
+        deactivations_by_month,
+    ):
         report(db)
     with db.read() as conn:
         assert conn.execute(s.memberships.select()).all() == members_before
         assert conn.execute(s.audit_events.select()).all() == []
+
+
+# ----------------------------------------- bounded for charts: the top groups and "other"
+
+
+def test_members_by_group_keeps_the_largest_groups_and_sums_the_rest_as_other(db, clinic):
+    deactivate(db, clinic.mia, clinic.summit, actor=clinic.sam)
+    frame = members_by_group(db, top=1)
+    assert list(frame.columns) == MEMBERS_BY_GROUP_COLUMNS
+    assert frame[["group", "active", "inactive", "groups"]].to_dict("records") == [
+        {"group": "Harbour Clinic", "active": 7, "inactive": 1, "groups": 1},
+        {"group": "other (2 groups)", "active": 4, "inactive": 1, "groups": 2},
+    ]
+    assert frame["group_id"].isna().tolist() == [False, True]
+    # as many groups as top: nothing is folded, and the counts agree with status_summary
+    every = members_by_group(db, top=3)
+    assert every["groups"].tolist() == [1, 1, 1]
+    summary = status_summary(db).set_index("group_id")[["active", "inactive"]]
+    assert (
+        (every.set_index("group_id")[["active", "inactive"]] == summary.loc[every["group_id"]])
+        .all()
+        .all()
+    )
+    assert members_by_group(db, group="g-solo")["group"].tolist() == ["Solo Practice"]
+
+
+def test_deactivations_by_month_keep_the_top_groups_and_fold_the_rest(db, clinic, monkeypatch):
+    deactivate(db, clinic.peter, clinic.harbour, actor=clinic.ops)  # 2026-07
+    deactivate(db, clinic.frank, clinic.harbour, actor=clinic.ops)  # 2026-07
+    deactivate(db, clinic.mia, clinic.summit, actor=clinic.sam)  # 2026-07
+    _at(monkeypatch, "2026-08-03T10:00:00Z")
+    deactivate(db, clinic.rita, clinic.harbour, actor=clinic.ops)
+    frame = deactivations_by_month(db, top=1)
+    assert list(frame.columns) == DEACTIVATIONS_BY_MONTH_COLUMNS
+    assert frame[["month", "group", "deactivations", "groups"]].to_dict("records") == [
+        {"month": "2026-07", "group": "Harbour Clinic", "deactivations": 2, "groups": 1},
+        {"month": "2026-07", "group": "other (1 group)", "deactivations": 1, "groups": 1},
+        {"month": "2026-08", "group": "Harbour Clinic", "deactivations": 1, "groups": 1},
+    ]
+    assert deactivations_by_month(db, top=2)["group"].tolist() == [
+        "Harbour Clinic", "Summit Physio", "Harbour Clinic"
+    ]  # fmt: skip
+    assert deactivations_by_month(db, group="g-solo").empty
+
+
+@pytest.mark.parametrize("top", [0, -1, 1.5, True, "3"])
+def test_a_top_that_is_not_a_number_of_groups_is_bad_input(db, clinic, top):
+    for report in (members_by_group, deactivations_by_month):
+        with pytest.raises(BadInput, match="not a number of groups"):
+            report(db, top=top)
+
+
+def test_a_report_csv_holds_every_row_and_keeps_formulas_as_text(db, clinic, tmp_path):
+    with db.begin() as conn:
+        conn.execute(update(s.groups).where(s.groups.c.group_id == "g-solo").values(name="=1+1"))
+    path = write_report_csv(status_summary(db), tmp_path / "new" / "summary.csv")
+    with open(path, newline="", encoding="utf-8") as handle:
+        records = list(csv.DictReader(handle))
+    assert [r["group"] for r in records] == ["'=1+1", "Harbour Clinic", "Summit Physio"]  # by name
+    with pytest.raises(BadInput, match="cannot write the report"):
+        write_report_csv(status_summary(db), tmp_path / "new")  # a folder

@@ -23,18 +23,21 @@ def test_a_committed_notebook_holds_no_run_leftovers(path):
     assert check_notebooks.problems(json.loads(path.read_text())) == []
 
 
-def _code_cell(count, outputs=(), tags=()):
+def _code_cell(count, outputs=(), tags=(), source="y = x"):
     metadata = {"tags": list(tags)} if tags else {}
     return {
         "cell_type": "code",
         "execution_count": count,
         "metadata": metadata,
         "outputs": list(outputs),
-        "source": "x = 1",
+        "source": source,
     }
 
 
-CLEAN = {"metadata": {}, "cells": [_code_cell(1, tags=["parameters"]), _code_cell(2)]}
+CLEAN = {
+    "metadata": {},
+    "cells": [_code_cell(1, tags=["parameters"], source="x = 1\napply = False"), _code_cell(2)],
+}
 WIDGET = {
     "output_type": "display_data",
     "metadata": {},
@@ -81,3 +84,44 @@ def test_strip_removes_widget_state_and_keeps_every_other_output():
     assert check_notebooks.problems(stripped) == []
     assert stripped["cells"][1]["outputs"] == [text]
     assert stripped["cells"][1]["metadata"] == {}
+
+
+def _later_cell(source):
+    return _with(lambda nb: nb["cells"][1].update(source=source))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "apply = True",
+        "x, y = 1, 2",
+        "if True:\n    apply = True",
+        "for apply in [True]:\n    pass",
+        "from os import path as apply",
+        "def apply():\n    pass",
+        "%matplotlib inline\napply += 1",
+    ],
+)
+def test_a_later_cell_setting_a_parameter_overrides_the_user_and_is_named(source):
+    """Issue 21: a committed cell that set ``apply=True`` overrode a user's edited value."""
+    (problem,) = _later_cell(source)
+    assert problem.startswith("cell 2: sets the parameter ")
+    assert problem.endswith(", overriding what the user set")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "y = apply",  # reading a parameter is what it is for
+        "def f(apply):\n    apply = 2\n    return apply",  # a function's own name
+        "values = [apply for apply in range(3)]",  # a comprehension's own scope
+        "print(apply)",
+    ],
+)
+def test_reading_a_parameter_or_a_local_of_the_same_name_is_no_override(source):
+    assert _later_cell(source) == []
+
+
+def test_a_second_parameters_cell_is_named():
+    problems = _with(lambda nb: nb["cells"][1]["metadata"].update(tags=["parameters"]))
+    assert problems == ["cell 2: a second cell tagged parameters"]

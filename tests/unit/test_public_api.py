@@ -25,6 +25,8 @@ PUBLIC = {
     "trends_report", "undo_run", "write_candidates_csv",
     "dormancy_policies", "dormancy_exemptions", "exempt_from_dormancy", "set_dormancy_policy",
     "review_dormant",
+    # issue 21: reports bounded for charts, and any report as CSV
+    "members_by_group", "deactivations_by_month", "write_report_csv",
     # docs/rules.md 9.1 and 9.2
     "verify_chain", "grant", "acting_user", "add_operator", "list_operators",
     "whoami", "approve_plan",

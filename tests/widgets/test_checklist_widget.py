@@ -10,6 +10,7 @@ from sqlalchemy import select
 from opskit import schema as s
 from opskit.audit import audit_events
 from opskit.widgets import ChecklistWidget, checklist_table, export_checklist_csv
+from opskit.widgets import checklist as checklist_widget
 
 RESOLVABLE = ["online_booking", "integrations", "credits_auto_top_up", "appointment_reminders"]
 
@@ -213,3 +214,77 @@ def test_the_hand_off_needs_exactly_one_member_selected(db, clinic):
     widget.handoff_button.click()
     assert "select the one member" in widget.message.value
     assert widget.confirm_box.layout.display == "none"
+
+
+# ------------------------------------------------- bounded at any group size (issue 21)
+
+
+def test_the_widget_shows_one_page_of_members_and_keeps_the_selection_across_pages(
+    db, clinic, monkeypatch
+):
+    monkeypatch.setattr(checklist_widget, "PAGE_SIZE", 3)
+    widget = ChecklistWidget(db, group="Harbour Clinic", actor=clinic.ops)
+    assert len(widget.member_picker.options) == 3
+    assert len(re.findall(r"<tr data-status", widget.grid.value)) == 3
+    assert "members 1–3 of 8" in widget.page_label.value
+    assert "<b>8</b> members (1 inactive)" in widget.summary.value
+    assert widget.previous_button.disabled and not widget.next_button.disabled
+
+    first = widget.member_picker.options[0][1]
+    widget.member_picker.value = (first,)
+    widget.next_button.click()
+    assert "members 4–6 of 8" in widget.page_label.value
+    second = widget.member_picker.options[0][1]
+    widget.member_picker.value = (second,)
+    assert [email for _group, email in widget.selection] == [first, second]
+    assert "2 selected" in widget.selection_label.value
+
+    widget.next_button.click()
+    assert "members 7–8 of 8" in widget.page_label.value and widget.next_button.disabled
+    widget.next_button.click()  # past the last page: stays there
+    assert "members 7–8 of 8" in widget.page_label.value
+    widget.previous_button.click()
+    assert widget.member_picker.value == (second,)
+
+
+def test_the_search_narrows_the_pages_and_a_selection_elsewhere_is_kept(db, clinic, monkeypatch):
+    monkeypatch.setattr(checklist_widget, "PAGE_SIZE", 3)
+    widget = widget_on_harbour(db, clinic, clinic.ops)
+    widget.search("mia")
+    assert [email for _label, email in widget.member_picker.options] == [clinic.mia]
+    assert "of 1 matching" in widget.page_label.value
+    widget.member_picker.value = (clinic.mia,)
+    assert {email for _group, email in widget.selection} == {clinic.peter, clinic.mia}
+    widget.search("no such member")
+    assert "no member matches" in widget.page_label.value
+    assert len(widget.selection) == 2
+
+
+def test_a_large_selection_shows_a_page_of_rows_and_exports_them_all(
+    db, clinic, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(checklist_widget, "PAGE_SIZE", 3)
+    widget = ChecklistWidget(db, group="Harbour Clinic", actor=clinic.ops)
+    everyone = [m["email"] for m in checklist_widget._members(widget.rows)]
+    widget.select_members(everyone)
+    assert len(re.findall(r"<tr data-status", widget.grid.value)) == 3
+    assert "3 of 8 members shown" in widget.grid.value
+    widget.export_path.value = str(tmp_path / "all.csv")
+    widget.export_button.click()
+    assert "wrote 48 rows" in widget.message.value
+
+
+def test_the_static_table_shows_the_summary_and_a_bounded_page(db, clinic):
+    table = checklist_table(db, group=clinic.harbour)
+    table.limit = 3
+    shown = table._repr_html_()
+    assert shown.index("opskit-checklist-summary") < shown.index("<table")
+    assert len(re.findall(r"<tr data-status", shown)) == 3
+    assert "3 of 8 members shown" in shown and "export_checklist_csv" in shown
+
+
+def test_the_action_buttons_are_sized_to_their_labels(db, clinic):
+    """At 1440 px a fixed-width button cut "Resolve online bo..." (issue 21)."""
+    widget = ChecklistWidget(db, group="Harbour Clinic", actor=clinic.ops)
+    buttons = [*widget.resolve_buttons.values(), widget.resolve_all_button, widget.handoff_button]
+    assert all(b.layout.width == "auto" and b.layout.min_width == "max-content" for b in buttons)
