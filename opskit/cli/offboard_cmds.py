@@ -17,8 +17,8 @@ from ._common import (
 )
 
 CHANGED = ("deactivated", "read_only", "reactivated", "changed")
-PLAN_TABLE = ["row", "line", "group", "email", "action", "blocker", "sessions", "checklist"]
-PLAN_TABLE += ["future_appointments", "message"]
+PLAN_TABLE = ["row", "line", "group", "email", "action", "handoff", "blocker", "sessions"]
+PLAN_TABLE += ["checklist", "future_appointments", "message"]
 
 
 def _batch_size() -> int:

@@ -88,6 +88,22 @@ def test_plan_as_a_table_and_as_csv(db_url, clinic, leavers, tmp_path):
     assert csv_out.stdout.splitlines()[0].startswith("row,line,group_id,group,email")
 
 
+def test_plan_table_shows_each_rows_handoff(db_url, clinic, tmp_path):
+    source = tmp_path / "leavers.csv"
+    source.write_text(
+        f"email,group,handoff\n{clinic.peter},g-harbour,\n{clinic.mia},g-summit,cancel\n"
+    )
+    table = plan(db_url, clinic, source, tmp_path / "p.json", "--handoff", "auto")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    header = next(line for line in lines if line.split()[:2] == ["row", "line"])
+    assert header.split().index("handoff") == header.split().index("action") + 1
+    peter = next(line for line in lines if clinic.peter in line)
+    mia = next(line for line in lines if clinic.mia in line)
+    assert peter.split()[peter.split().index("deactivate") + 1] == "auto"
+    assert mia.split()[mia.split().index("deactivate") + 1] == "cancel"
+
+
 def test_plan_of_a_file_without_an_email_column_is_exit_2_naming_file_line_column(
     db_url, clinic, tmp_path
 ):
