@@ -385,11 +385,13 @@ def digest(moves: Iterable[Any]) -> str:
     """What a plan row's fingerprint covers of its hand-off: which appointments, when,
     and what happens to each (``Move`` or its ``to_dict``)."""
     parts = []
-    for move in moves:
+    for move in moves if isinstance(moves, list | tuple) else [moves]:
         record = move.to_dict() if isinstance(move, Move) else move
-        parts.append(
-            f"{record['appointment_id']}@{record['starts_at']}>{record['outcome']}:{record['to']}"
-        )
+        if not isinstance(record, dict):  # a hand-edited plan file: apply calls it stale
+            parts.append(repr(record))
+            continue
+        get = record.get
+        parts.append(f"{get('appointment_id')}@{get('starts_at')}>{get('outcome')}:{get('to')}")
     return hashlib.sha256("|".join(sorted(parts)).encode()).hexdigest()[:16]
 
 

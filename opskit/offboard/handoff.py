@@ -17,6 +17,7 @@ since planning are left where they are.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from sqlalchemy import (
 )
 
 from .. import schema as s
-from ..clock import iso, parse_time
+from ..clock import parse_time
 from ..db import in_values
 from ..errors import BadInput
 from ..handoff import (
@@ -221,6 +222,7 @@ def check_batch(
 
 _MEMBER_COLUMNS = [("group_id", _a.group_id.type), ("user_id", _a.practitioner_id.type)]
 _OUTCOMES = ("reassigned", "cancelled")
+_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!0{6})\d{6})?Z")
 
 
 def _planned_moves(row: PlanRow, seen: set[str]) -> list[list[Any]]:
@@ -235,9 +237,9 @@ def _planned_moves(row: PlanRow, seen: set[str]) -> list[list[Any]]:
         )  # fmt: skip
         if not isinstance(appointment_id, str) or appointment_id in seen:
             raise ValueError("appointment")
-        starts = parse_time(text)
-        if iso(starts) != text or outcome not in _OUTCOMES:
+        if not _ISO.fullmatch(text) or outcome not in _OUTCOMES:  # as ``iso`` writes it
             raise ValueError("time or outcome")
+        starts = datetime.fromisoformat(text[:-1])
         if outcome == "reassigned":
             to = planned["to"]
             key = email_key(to.strip()) if isinstance(to, str) and to.strip() else None
