@@ -25,6 +25,7 @@ successor ended up booked twice at one time.
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
@@ -245,6 +246,67 @@ class _Candidates:
     by_group: dict[str, list[tuple[str, str]]]  # group -> [(email key, user_id)]
     load: dict[str, int]  # user_id -> future booked appointments (all groups)
     busy: set[tuple[str, datetime]]  # (user_id, starts_at) already booked
+    queues: dict[str, _Fewest] = field(default_factory=dict)
+
+    def queue(self, group_id: str) -> _Fewest:
+        """The group's eligible successors, fewest future appointments first."""
+        if group_id not in self.queues:
+            self.queues[group_id] = _Fewest(self.by_group.get(group_id, []), self)
+        return self.queues[group_id]
+
+    def give(self, user_id: str, starts_at: datetime) -> None:
+        """One more appointment for the successor (in another group's queue, their
+        entry is put right when it comes up)."""
+        self.load[user_id] += 1
+        self.busy.add((user_id, starts_at))
+
+    def give_back(self, user_id: str, starts_at: datetime) -> None:
+        self.load[user_id] -= 1
+        self.busy.discard((user_id, starts_at))
+        for queue in self.queues.values():  # a smaller load: it may come up earlier now
+            queue.refresh(user_id)
+
+
+class _Fewest:
+    """A group's eligible successors as a heap of (load, email key, user_id), so each
+    appointment finds the one with the fewest future appointments (ties by email)
+    without looking at them all. A load changes when a proposal in any group gives or
+    gives back an appointment: an entry whose load is no longer the successor's comes
+    up, is put back with the current load and the next one is looked at."""
+
+    def __init__(self, pool: Sequence[tuple[str, str]], candidates: _Candidates) -> None:
+        self.candidates = candidates
+        self.keys = {user_id: key for key, user_id in pool}
+        self.heap = [(candidates.load[user_id], key, user_id) for key, user_id in pool]
+        heapq.heapify(self.heap)
+
+    def take(self, starts_at: datetime) -> tuple[str, str] | None:
+        """The successor (email key, user_id) with the fewest future appointments who
+        is free at ``starts_at``, or None."""
+        load, busy, heap = self.candidates.load, self.candidates.busy, self.heap
+        booked = []
+        found = None
+        while heap:
+            entry = heapq.heappop(heap)
+            count, key, user_id = entry
+            if count != load[user_id]:
+                heapq.heappush(heap, (load[user_id], key, user_id))
+                continue
+            if (user_id, starts_at) in busy:
+                booked.append(entry)
+                continue
+            found = (key, user_id)
+            heapq.heappush(heap, (count + 1, key, user_id))  # give() adds the one
+            break
+        for entry in booked:
+            heapq.heappush(heap, entry)
+        return found
+
+    def refresh(self, user_id: str) -> None:
+        """The successor's load went down: an entry with it (a stale one with a larger
+        load is put right when it comes up)."""
+        if user_id in self.keys:
+            heapq.heappush(self.heap, (self.candidates.load[user_id], self.keys[user_id], user_id))
 
 
 def _candidates(
@@ -331,15 +393,19 @@ def propose(
             proposal.problem = "no eligible successor in the group"
             continue
         unplaced = []
+        queue = cands.queue(leaver.group_id) if leaver.handoff == AUTO else None
         for move in proposal.moves:
-            free = [c for c in pool if (c[1], move.starts_at) not in cands.busy]
-            if not free:
+            if queue is not None:
+                found = queue.take(move.starts_at)
+            else:
+                free = [c for c in pool if (c[1], move.starts_at) not in cands.busy]
+                found = free[0] if free else None
+            if found is None:
                 unplaced.append(move)
                 continue
-            key, user_id = min(free, key=lambda c: (cands.load[c[1]], c[0]))
+            key, user_id = found
             move.outcome, move.to_user_id, move.to = "reassigned", user_id, shown.get(user_id, key)
-            cands.load[user_id] += 1
-            cands.busy.add((user_id, move.starts_at))
+            cands.give(user_id, move.starts_at)
         if unplaced:
             first = unplaced[0]
             proposal.problem = (
@@ -350,8 +416,7 @@ def propose(
             # nothing of this leaver is handed off: give back what the proposal took
             for move in proposal.moves:
                 if move.to_user_id is not None:
-                    cands.load[move.to_user_id] -= 1
-                    cands.busy.discard((move.to_user_id, move.starts_at))
+                    cands.give_back(move.to_user_id, move.starts_at)
                 move.outcome = move.to_user_id = move.to = None
     return proposals
 
@@ -536,8 +601,7 @@ def guard_not_double_booked(conn: Connection, table: Table) -> None:
     a time they were given one: checked in SQL after the writes, so it holds whatever
     the proposal was built from (a booking made since, a hand-edited plan)."""
     t = table.c
-    taken = select(t.to_user_id, t.starts_at).where(t.to_user_id.is_not(None)).distinct()
-    taken = taken.subquery()
+    taken = select(t.to_user_id, t.starts_at).where(t.to_user_id.is_not(None)).distinct().subquery()
     clash = conn.execute(
         select(_a.practitioner_id, _a.starts_at)
         .select_from(taken.join(s.appointments, _diary_at(taken.c.to_user_id, taken.c.starts_at)))

@@ -117,7 +117,9 @@ class BatchHandoff:
             conn.execute(delete(self.table).where(~in_values(conn, t.row_no, sorted(going))))
         else:
             conn.execute(delete(self.table))
-        counts = dict(conn.execute(select(t.row_no, func.count()).group_by(t.row_no)).all())
+        counts: dict[int, int] = dict(
+            conn.execute(select(t.row_no, func.count()).group_by(t.row_no)).all()
+        )
         write_moves(conn, self.table, actor_id=actor_id, at=at, run_id=run_id)
         self.table = None
         return counts
@@ -185,7 +187,7 @@ def check_batch(
         .where(_a.status == "booked", _a.starts_at > since, ~ours.exists())
         .group_by(leaver.c.row_no)
     )
-    added = dict(conn.execute(new).all())
+    added: dict[int, int] = dict(conn.execute(new).all())
     as_planned = and_(
         _a.group_id == t.group_id,
         _a.practitioner_id == t.from_user_id,
@@ -199,7 +201,7 @@ def check_batch(
         .where(~func.coalesce(as_planned, False))
         .group_by(t.row_no)
     )
-    gone = dict(conn.execute(gone_query).all())
+    gone: dict[int, int] = dict(conn.execute(gone_query).all())
     clashes = conn.execute(
         select(t.row_no, t.position, t.to_email, t.starts_text)
         .select_from(table.join(s.appointments, _diary_at(t.to_user_id, t.starts_at)))
