@@ -543,6 +543,9 @@ def write_moves(
     changed = 0
     for reassigning in (True, False):
         statement = update(s.appointments).where(
+            # the IN beside the join keeps SQLite on the primary key: without it,
+            # UPDATE ... FROM scans every appointment
+            _a.appointment_id.in_(select(t.appointment_id)),
             _a.appointment_id == t.appointment_id,
             _a.practitioner_id == t.from_user_id,
             _a.status == "booked",
@@ -601,13 +604,16 @@ def guard_not_double_booked(conn: Connection, table: Table) -> None:
     a time they were given one: checked in SQL after the writes, so it holds whatever
     the proposal was built from (a booking made since, a hand-edited plan)."""
     t = table.c
-    taken = select(t.to_user_id, t.starts_at).where(t.to_user_id.is_not(None)).distinct().subquery()
+    # one diary lookup per move (a correlated count): as a join, SQLite's planner chose
+    # to scan the whole diary index against the moves instead
+    booked = (
+        select(func.count())
+        .select_from(s.appointments)
+        .where(_diary_at(t.to_user_id, t.starts_at))
+        .scalar_subquery()
+    )
     clash = conn.execute(
-        select(_a.practitioner_id, _a.starts_at)
-        .select_from(taken.join(s.appointments, _diary_at(taken.c.to_user_id, taken.c.starts_at)))
-        .group_by(_a.practitioner_id, _a.starts_at)
-        .having(func.count() > 1)
-        .limit(1)
+        select(t.to_user_id, t.starts_at).where(t.to_user_id.is_not(None), booked > 1).limit(1)
     ).first()
     if clash is not None:
         email = conn.execute(select(_u.email).where(_u.user_id == clash[0])).scalar_one()
