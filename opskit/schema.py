@@ -211,6 +211,8 @@ appointments = Table(
     Column("status", String(10), nullable=False, default="booked", server_default="booked"),
     CheckConstraint(_in("status", APPOINTMENT_STATUSES), name="status"),
     Index("ix_appointments_practitioner", "group_id", "practitioner_id", "starts_at"),
+    # one person's diary across groups: is a successor booked then (migration 0014)
+    Index("ix_appointments_diary", "practitioner_id", "starts_at", "status"),
 )
 
 patient_records = Table(

@@ -12,9 +12,9 @@ practitioners, levels lean away from ``full``, ~3% are read-only and ~8% inactiv
 some users belong to two or three groups. Sign-ins range from recent to dormant to
 never; appointments lie before and after ``clock.now()``: every active practitioner
 has a diary of about five booked appointments in the coming weeks (working hours, on
-the quarter hour, never two at one time; colleagues may well be booked at the same
-time, which is what a hand-off must work around), and some inactive ones still have
-appointments ahead.
+the quarter hour, never two at one time, even for someone in two groups; colleagues
+may well be booked at the same time, which is what a hand-off must work around), and
+some inactive ones still have appointments ahead.
 """
 
 from __future__ import annotations
@@ -442,11 +442,18 @@ def generate(members: int, seed: int, now: datetime | None = None) -> dict[str, 
         }
     )
 
-    appointments = pd.concat(
-        [appointments, _diaries(rng, practitioner & ~inactive, now64, na, member_group,
-                                member_user, patients)],
-        ignore_index=True,
-    )  # fmt: skip
+    diaries, d_member = _diaries(
+        rng, practitioner & ~inactive, user_no, now64, na, member_group, member_user, patients
+    )
+    appointments = pd.concat([appointments, diaries], ignore_index=True)
+    # one person's diary across all their groups: a random earlier appointment at the
+    # time of another of the same person's (a rare draw) is left out, the diaries kept
+    slot_of = np.concatenate([a_member, d_member])
+    minutes = appointments["starts_at"].to_numpy().astype("datetime64[m]").astype(np.int64)
+    twice = pd.Series((user_no[slot_of] + 1) * (1 << 32) + minutes).duplicated(keep="last")
+    if twice.any():
+        appointments = appointments[~twice.to_numpy()].reset_index(drop=True)
+        appointments["appointment_id"] = _ids("a-", np.arange(1, len(appointments) + 1))
 
     return {
         "groups": groups,
@@ -468,21 +475,29 @@ _SLOTS_A_DAY = 32  # quarter hours from 08:00 to 16:00
 _STRIDE = 40  # an appointment's k-th slot lies in [k * stride, (k + 1) * stride)
 
 
-def _diaries(rng, who, now64, numbered, member_group, member_user, patients) -> pd.DataFrame:
+def _diaries(
+    rng, who, user_no, now64, numbered, member_group, member_user, patients
+) -> tuple[pd.DataFrame, np.ndarray]:
     """About five booked appointments ahead per member in ``who``, from tomorrow on, in
-    working hours on the quarter hour; a member's k-th appointment takes a slot of its
-    own window of slots, so no member is booked twice at one time."""
+    working hours on the quarter hour, and the membership of each. A person's k-th
+    appointment *across all their groups* takes a window of slots of its own, so nobody
+    is booked twice at one time, even someone practising in two groups."""
     count = np.where(who, rng.poisson(5, len(who)), 0)
     member = np.repeat(np.arange(len(who)), count)
     total = len(member)
-    first = np.cumsum(count) - count
-    k = np.arange(total) - np.repeat(first, count)
+    person = user_no[member]
+    order = np.argsort(person, kind="stable")
+    ranked = person[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])  # each person's first
+    first = np.repeat(starts, np.diff(np.r_[starts, total]))
+    k = np.empty(total, dtype=np.int64)
+    k[order] = np.arange(total) - first
     slot = k * _STRIDE + rng.integers(0, _STRIDE, total)
     day, quarter = slot // _SLOTS_A_DAY, slot % _SLOTS_A_DAY
     tomorrow = (now64.astype("datetime64[D]") + 1).astype("datetime64[m]")
     minutes = day * 24 * 60 + 8 * 60 + quarter * 15
     starts_at = (tomorrow + minutes.astype("timedelta64[m]")).astype("datetime64[us]")
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "appointment_id": _ids("a-", np.arange(numbered + 1, numbered + total + 1)),
             "group_id": member_group[member],
@@ -492,6 +507,7 @@ def _diaries(rng, who, now64, numbered, member_group, member_user, patients) -> 
             "status": "booked",
         }
     )
+    return frame, member
 
 
 def load_synthetic(

@@ -17,8 +17,8 @@ from ._common import (
 )
 
 CHANGED = ("deactivated", "read_only", "reactivated", "changed")
-PLAN_TABLE = ["row", "line", "group", "email", "action", "blocker", "sessions", "checklist"]
-PLAN_TABLE += ["future_appointments", "message"]
+PLAN_TABLE = ["row", "line", "group", "email", "action", "handoff", "blocker", "sessions"]
+PLAN_TABLE += ["checklist", "future_appointments", "message"]
 
 
 def _batch_size() -> int:
@@ -130,9 +130,15 @@ def plan_cmd(csv_file, actor, group, out, action, reason, handoff, db_url, fmt):
     show_default=True,
     help="Rows per transaction.",
 )
+@click.option(
+    "--handoff-out",
+    default=None,
+    metavar="PATH",
+    help="Write the patients and times the run handed off as CSV for the front desk.",
+)
 @db_option
 @format_option
-def apply_cmd(plan_file, resolve_checklist, batch_size, db_url, fmt):
+def apply_cmd(plan_file, resolve_checklist, batch_size, handoff_out, db_url, fmt):
     """Apply a reviewed PLAN in batches; prints the run id and each row's result.
 
     Rows changed since planning are refused as stale. A run that is killed can be
@@ -140,9 +146,18 @@ def apply_cmd(plan_file, resolve_checklist, batch_size, db_url, fmt):
     from ..offboard import apply_plan, run_rows
 
     db = open_db(db_url)
+    if handoff_out is not None:
+        from ..handoff import check_front_desk_path
+
+        check_front_desk_path(handoff_out, db)
     summary = apply_plan(
         db, plan_file, resolve_checklist=resolve_checklist, batch_size=batch_size, progress=None
     )
+    if handoff_out is not None:
+        from ..handoff import write_front_desk_csv
+        from ..offboard.handoff import front_desk_of_run
+
+        write_front_desk_csv(handoff_out, front_desk_of_run(db, summary.run))
     _emit_run(summary.to_dict(), run_rows(db, summary.run), fmt)
 
 

@@ -37,7 +37,6 @@ from ..checklist import resolve_items
 from ..clock import now
 from ..db import Database, LockTimeout
 from ..errors import BadInput, OpskitError, Refused, WouldLockOutGroup
-from ..handoff import apply_moves
 from ..identity import acting_user, bound
 from ..lifecycle import make_read_only, revoke_sessions, set_status
 from ..rules import (
@@ -53,7 +52,7 @@ from ..rules import (
 from ..schema import Action
 from ..sqljson import SqlJson
 from .bulk import BATCH_SIZE, BULK_TABLES, chunks, collector_paused
-from .handoff import check_batch, with_handoff
+from .handoff import BatchHandoff, check_batch, with_handoff
 from .plan import Plan, PlanRow, plural
 from .planfile import stored_plan
 from .review import require_approval
@@ -341,7 +340,7 @@ def _apply_batch(
         if (lacks := lockout_lacks(counts))
     }
     handoffs = _handoffs(conn, ctx, numbers, at)
-    moves: list = []  # the hand-off's moves of the rows deactivated
+    handing: list[int] = []  # the rows deactivated whose hand-off goes ahead
     for row in rows:
         # unpacked by position (the order _batch_rows selects in): this loop runs once
         # per member of the run
@@ -386,7 +385,7 @@ def _apply_batch(
         if fingerprint != planned.fingerprint:
             outcomes.append((number, "stale", _stale_detail(planned, State.of(row))))
             continue
-        stale_handoff, handed = handoffs.get(number, (None, []))
+        stale_handoff = handoffs.stale.get(number)
         if stale_handoff is not None:
             outcomes.append((number, "stale", stale_handoff))
             continue
@@ -398,7 +397,7 @@ def _apply_batch(
         reason = planned.reason
         if action == "deactivate":
             deactivate[(sessions, reason)].append((membership_id, number, pending))
-            moves.extend(handed)
+            handing.append(number)
         else:
             read_only[reason].append((membership_id, number, pending))
 
@@ -437,9 +436,8 @@ def _apply_batch(
         for group_id, lacks in locked_out_groups(conn, guard).items():  # in, roll back
             raise WouldLockOutGroup(lockout_refusal(names.get(group_id, group_id), lacks[0]))
 
-    if moves:  # the hand-off, after the deactivations it belongs to (offboard.handoff)
-        apply_moves(conn, moves, actor_id=ctx.actor_id, at=at, run_id=ctx.run_id)
-    handed_off = {number: len(handed) for number, (_, handed) in handoffs.items() if handed}
+    # the hand-off, after the deactivations it belongs to (offboard.handoff)
+    handed_off = handoffs.apply(conn, handing, actor_id=ctx.actor_id, at=at, run_id=ctx.run_id)
 
     resolving = ctx.resolve_checklist
     for (sessions, reason), members in deactivate.items():
@@ -478,14 +476,16 @@ def _apply_batch(
     return outcomes
 
 
-def _handoffs(conn: Connection, ctx: _Context, numbers: Sequence[int], at: datetime) -> dict:
+def _handoffs(
+    conn: Connection, ctx: _Context, numbers: Sequence[int], at: datetime
+) -> BatchHandoff:
     """The batch's hand-off rows checked against the database (``offboard.handoff``)."""
     rows = [
         ctx.planned[n]
         for n in numbers
         if ctx.planned[n].handoff is not None and ctx.planned[n].action == "deactivate"
     ]
-    return check_batch(conn, rows, ctx.planned_at, at) if rows else {}
+    return check_batch(conn, rows, ctx.planned_at, at)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -17,23 +17,43 @@ since planning are left where they are.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Table,
+    and_,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
 
 from .. import schema as s
-from ..clock import iso, parse_time
+from ..clock import parse_time
+from ..db import in_values
+from ..errors import BadInput
 from ..handoff import (
     Leaver,
-    Move,
+    _diary_at,
     booked_at,
     digest,
-    future_appointments,
+    listed,
+    load_moves,
+    moves_table,
     propose,
     successor_lack,
+    successors,
+    write_moves,
 )
+from ..rules import email_key
 from .plan import PlanRow
 
 _a = s.appointments.c
@@ -71,72 +91,169 @@ def plan_handoffs(conn: Connection, rows: Sequence[PlanRow], at: datetime) -> No
         row.fingerprint = with_handoff(str(row.fingerprint), row.handoff, row.appointments)
 
 
+_REPLAN = "changed since planning ({}); plan again"
+
+
+@dataclass
+class BatchHandoff:
+    """A batch's hand-off rows checked against the database: why a row is stale, and
+    the moves still to make (in a temporary table, ``opskit.handoff.moves_table``)
+    until ``apply`` makes those of the rows that go ahead."""
+
+    stale: dict[int, str] = field(default_factory=dict)
+    table: Table | None = None
+
+    def apply(
+        self, conn: Connection, going: Sequence[int], *, actor_id: str, at: datetime, run_id: str
+    ) -> dict[int, int]:
+        """Hand off the appointments of the rows ``going`` ahead, in the batch's
+        transaction, except those that have started since planning (they stay where
+        they are); drops the table. Returns how many each row handed off."""
+        if self.table is None:
+            return {}
+        t = self.table.c
+        conn.execute(delete(self.table).where(t.starts_at <= at))
+        if going:
+            conn.execute(delete(self.table).where(~in_values(conn, t.row_no, sorted(going))))
+        else:
+            conn.execute(delete(self.table))
+        counts: dict[int, int] = dict(
+            conn.execute(select(t.row_no, func.count()).group_by(t.row_no)).all()
+        )
+        write_moves(conn, self.table, actor_id=actor_id, at=at, run_id=run_id)
+        self.table = None
+        return counts
+
+
 def check_batch(
     conn: Connection, rows: Sequence[PlanRow], planned_at: str, at: datetime
-) -> dict[int, tuple[str | None, list[Move]]]:
-    """For each hand-off row of a batch: why it is stale (None: it is not), and the
-    moves to make now."""
+) -> BatchHandoff:
+    """Check the batch's hand-off rows, set-based: the planned moves go into a temporary
+    table, and three statements find what changed since planning: booked appointments
+    of the leaver that the plan does not list, planned ones no longer as planned, and
+    successors booked at the time since. Whether each named successor is still
+    eligible is decided once per successor (``successor_lack``). A row whose hand-off
+    in the plan file is not as planning writes it is stale too."""
     since = parse_time(planned_at, where="the plan's created_at") if planned_at else at
-    current = future_appointments(conn, {(r.group_id, r.user_id) for r in rows}, since)
-    wanted = sorted(
-        {(r.group_id, a["to"].strip().lower()) for r in rows for a in r.appointments if a["to"]}
-    )
-    members = {}
-    for start in range(0, len(wanted), 5000):
-        query = (
-            select(s.memberships, _u.email_key)
-            .join(s.users, _u.user_id == _m.user_id)
-            .where(tuple_(_m.group_id, _u.email_key).in_(wanted[start : start + 5000]))
-        )
-        members.update({(m.group_id, m.email_key): m for m in conn.execute(query)})
-    slots = sorted(
-        {
-            (members[(r.group_id, a["to"].strip().lower())].user_id, parse_time(a["starts_at"]))
-            for r in rows
-            for a in r.appointments
-            if a["to"] and (r.group_id, a["to"].strip().lower()) in members
-        }
-    )
-    busy = booked_at(conn, slots)
-
-    found: dict[int, tuple[str | None, list[Move]]] = {}
+    found = BatchHandoff()
+    if not rows:
+        return found
+    leaving = {(r.group_id, r.user_id) for r in rows}
+    seen: set[str] = set()
+    planned: list[list[Any]] = []  # the moves_table columns, the successor as its key
+    leavers = []
     for row in rows:
-        mine = current.get((row.group_id, row.user_id), [])
-        now_ids = {(m.appointment_id, iso(m.starts_at)) for m in mine}
-        planned_ids = {(a["appointment_id"], a["starts_at"]) for a in row.appointments}
-        if now_ids != planned_ids:
-            added, gone = len(now_ids - planned_ids), len(planned_ids - now_ids)
-            found[row.row] = (
-                f"changed since planning (future appointments: {added} new, {gone} moved or "
-                "cancelled); plan again",
-                [],
-            )
+        try:
+            moves = _planned_moves(row, seen)
+        except (KeyError, TypeError, ValueError, AttributeError, BadInput):
+            found.stale[row.row] = _REPLAN.format("its hand-off in the plan is not as planned")
             continue
-        by_id = {m.appointment_id: m for m in mine}
-        problem = None
-        moves = []
-        for planned in row.appointments:
-            move = by_id[planned["appointment_id"]]
-            if planned["outcome"] == "reassigned":
-                key = str(planned["to"]).strip().lower()
-                member = members.get((row.group_id, key))
-                lack = successor_lack(member)
-                if lack is not None or member is None:
-                    problem = f"changed since planning ({key} {lack}); plan again"
-                    break
-                if (member.user_id, move.starts_at) in busy:
-                    problem = (
-                        f"changed since planning ({key} was booked at {iso(move.starts_at)} "
-                        "since); plan again"
-                    )
-                    break
-                move.outcome, move.to_user_id, move.to = "reassigned", member.user_id, key
+        leavers.append((row.row, row.group_id, row.user_id))
+        planned.extend(moves)
+    named = successors(conn, {(m[3], m[7]) for m in planned if m[7] is not None})
+    lacking: dict[int, tuple[int, str]] = {}  # row -> (position, why), the first one
+    for move in planned:
+        row_no, position, group_id, key = move[1], move[2], move[3], move[7]
+        if key is not None:
+            member = named.get((group_id, key))
+            lack = (
+                "is leaving in the same change"
+                if member is not None and (group_id, member.user_id) in leaving
+                else successor_lack(member)
+            )
+            if lack is not None or member is None:
+                lacking.setdefault(row_no, (position, f"{key} {lack}"))
+                move[7] = None  # loaded all the same, so as not to count as new below
             else:
-                move.outcome = "cancelled"
-            if move.starts_at > at:  # one that has started since planning stays put
-                moves.append(move)
-        found[row.row] = (problem, [] if problem else moves)
+                move[7] = member.user_id
+    table = found.table = moves_table(conn)
+    load_moves(conn, table, planned)
+    t = table.c
+
+    leaver = listed(conn, leavers, [("row_no", Integer()), *_MEMBER_COLUMNS])
+    ours = select(t.appointment_id).where(
+        t.appointment_id == _a.appointment_id,
+        t.row_no == leaver.c.row_no,
+        t.starts_at == _a.starts_at,
+    )
+    new = (
+        select(leaver.c.row_no, func.count())
+        .select_from(
+            leaver.join(
+                s.appointments,
+                and_(_a.group_id == leaver.c.group_id, _a.practitioner_id == leaver.c.user_id),
+            )
+        )
+        .where(_a.status == "booked", _a.starts_at > since, ~ours.exists())
+        .group_by(leaver.c.row_no)
+    )
+    added: dict[int, int] = dict(conn.execute(new).all())
+    as_planned = and_(
+        _a.group_id == t.group_id,
+        _a.practitioner_id == t.from_user_id,
+        _a.status == "booked",
+        _a.starts_at == t.starts_at,
+        _a.starts_at > since,
+    )
+    gone_query = (
+        select(t.row_no, func.count())
+        .select_from(table.outerjoin(s.appointments, _a.appointment_id == t.appointment_id))
+        .where(~func.coalesce(as_planned, False))
+        .group_by(t.row_no)
+    )
+    gone: dict[int, int] = dict(conn.execute(gone_query).all())
+    clashes = conn.execute(
+        select(t.row_no, t.position, t.to_email, t.starts_text)
+        .select_from(table.join(s.appointments, _diary_at(t.to_user_id, t.starts_at)))
+        .order_by(t.row_no, t.position)
+    ).all()
+    busy: dict[int, tuple[int, str]] = {}
+    for row_no, position, key, starts in clashes:
+        busy.setdefault(row_no, (position, f"{key} was booked at {starts} since"))
+    for row_no in set(added) | set(gone) | set(lacking) | set(busy):
+        if row_no in added or row_no in gone:
+            n_new, n_gone = added.get(row_no, 0), gone.get(row_no, 0)
+            why = f"future appointments: {n_new} new, {n_gone} moved or cancelled"
+        else:
+            why = min(p for p in (lacking.get(row_no), busy.get(row_no)) if p is not None)[1]
+        found.stale[row_no] = _REPLAN.format(why)
+    if found.stale:  # what is left in the table is what the rows going ahead may move
+        conn.execute(delete(table).where(in_values(conn, t.row_no, sorted(found.stale))))
     return found
+
+
+_MEMBER_COLUMNS = [("group_id", _a.group_id.type), ("user_id", _a.practitioner_id.type)]
+_OUTCOMES = ("reassigned", "cancelled")
+_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!0{6})\d{6})?Z")
+
+
+def _planned_moves(row: PlanRow, seen: set[str]) -> list[list[Any]]:
+    """A plan row's planned moves as ``moves_table`` rows (the successor as its email
+    key); anything not as planning writes it is an error (the row is stale)."""
+    if not row.user_id or not row.group_id:
+        raise ValueError("no member")
+    moves = []
+    for position, planned in enumerate(row.appointments):
+        appointment_id, text, outcome = (
+            planned["appointment_id"], planned["starts_at"], planned["outcome"]
+        )  # fmt: skip
+        if not isinstance(appointment_id, str) or appointment_id in seen:
+            raise ValueError("appointment")
+        if not _ISO.fullmatch(text) or outcome not in _OUTCOMES:  # as ``iso`` writes it
+            raise ValueError("time or outcome")
+        starts = datetime.fromisoformat(text[:-1])
+        if outcome == "reassigned":
+            to = planned["to"]
+            key = email_key(to.strip()) if isinstance(to, str) and to.strip() else None
+            if key is None:
+                raise ValueError("successor")
+        else:
+            key = None
+        seen.add(appointment_id)
+        moves.append(
+            [appointment_id, row.row, position, row.group_id, row.user_id, starts, text, key, key]
+        )
+    return moves
 
 
 def give_back(
@@ -253,3 +370,52 @@ def give_back(
             )
     record_many(conn, rows)
     return found
+
+
+def front_desk_of_run(db: Any, run_id: str) -> list[dict[str, Any]]:
+    """The front desk's rows (``opskit.handoff.FRONT_DESK_COLUMNS``) of what run
+    ``run_id`` handed off: from its audit events (one per appointment), so only what
+    was made, not what was planned; by group, time and appointment."""
+    import json
+
+    from ..handoff import front_desk_rows
+    from ..schema import Action
+
+    e = s.audit_events.c
+    g = s.groups.c
+    query = (
+        select(e.group_id, g.name, _u.email, e.action, e.before, e.after)
+        .join(s.groups, g.group_id == e.group_id)
+        .join(s.users, _u.user_id == e.user_id)
+        .where(
+            e.run_id == run_id,
+            e.action.in_((Action.APPOINTMENT_REASSIGNED.value, Action.APPOINTMENT_CANCELLED.value)),
+        )
+        .order_by(e.event_id)
+    )
+    with db.read() as conn:
+        events = []
+        for group_id, group, email, action, before, after in conn.execute(query):
+            after = json.loads(after or "{}")
+            if not after.get("given_back"):
+                events.append((group_id, group, email, action, json.loads(before), after))
+        ids = sorted({ev[4]["appointment_id"] for ev in events})
+        patient = select(_a.appointment_id, _a.patient_id)
+        patients = dict(conn.execute(patient.where(in_values(conn, _a.appointment_id, ids))).all())
+        taking = sorted({ev[5]["practitioner_id"] for ev in events if ev[5].get("practitioner_id")})
+        email_of = select(_u.user_id, _u.email)
+        emails = dict(conn.execute(email_of.where(in_values(conn, _u.user_id, taking))).all())
+    rows = []
+    for group_id, group, email, action, before, after in events:
+        reassigned = action == Action.APPOINTMENT_REASSIGNED.value
+        move = {
+            "group_id": group_id,
+            "appointment_id": before["appointment_id"],
+            "patient_id": patients.get(before["appointment_id"]),
+            "starts_at": before["starts_at"],
+            "outcome": "reassigned" if reassigned else "cancelled",
+            "to": emails.get(after.get("practitioner_id"), after.get("to")) if reassigned else None,
+        }
+        rows.extend(front_desk_rows([move], group=group, practitioner=email))
+    rows.sort(key=lambda r: (r["group_id"], r["starts_at"], r["appointment_id"]))
+    return rows

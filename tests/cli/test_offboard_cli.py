@@ -88,6 +88,22 @@ def test_plan_as_a_table_and_as_csv(db_url, clinic, leavers, tmp_path):
     assert csv_out.stdout.splitlines()[0].startswith("row,line,group_id,group,email")
 
 
+def test_plan_table_shows_each_rows_handoff(db_url, clinic, tmp_path):
+    source = tmp_path / "leavers.csv"
+    source.write_text(
+        f"email,group,handoff\n{clinic.peter},g-harbour,\n{clinic.mia},g-summit,cancel\n"
+    )
+    table = plan(db_url, clinic, source, tmp_path / "p.json", "--handoff", "auto")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    header = next(line for line in lines if line.split()[:2] == ["row", "line"])
+    assert header.split().index("handoff") == header.split().index("action") + 1
+    peter = next(line for line in lines if clinic.peter in line)
+    mia = next(line for line in lines if clinic.mia in line)
+    assert peter.split()[peter.split().index("deactivate") + 1] == "auto"
+    assert mia.split()[mia.split().index("deactivate") + 1] == "cancel"
+
+
 def test_plan_of_a_file_without_an_email_column_is_exit_2_naming_file_line_column(
     db_url, clinic, tmp_path
 ):
@@ -213,3 +229,69 @@ def test_every_offboard_command_has_help_text():
         assert command.help, name
         ctx = click.Context(command)
         assert "--db" in command.get_help(ctx) and "--format" in command.get_help(ctx)
+
+
+def test_apply_handoff_out_writes_the_front_desk_csv_of_what_the_run_handed_off(
+    db_url, clinic, db, tmp_path
+):
+    """Hand-off, for the front desk: the affected patients and times of a bulk run,
+    spreadsheet-safe, from what the run made (peter's a0 and a1 go to mia)."""
+    from opskit import schema as s
+
+    with db.begin() as conn:
+        conn.execute(
+            s.appointments.update()
+            .where(s.appointments.c.appointment_id == "a0")
+            .values(patient_id="=HYPERLINK(1)")
+        )
+    source = tmp_path / "leavers.csv"
+    source.write_text(f"email,group,handoff\n{clinic.peter},g-harbour,{clinic.mia}\n")
+    planned = tmp_path / "plan.json"
+    assert plan(db_url, clinic, source, planned).returncode == 0
+    out = tmp_path / "calls.csv"
+    applied = ok_json(
+        run("offboard", "apply", str(planned), "--handoff-out", str(out), "--db", db_url,
+            "--format", "json")
+    )  # fmt: skip
+    assert [r["result"] for r in applied["rows"]] == ["deactivated"]
+    assert out.read_text().splitlines() == [
+        "group_id,group,appointment_id,patient_id,starts_at,practitioner,outcome,to",
+        "g-harbour,Harbour Clinic,a0,'=HYPERLINK(1),2026-07-02T10:00:00Z,"
+        f"{clinic.peter},reassigned,{clinic.mia}",
+        f"g-harbour,Harbour Clinic,a1,p1,2026-07-09T10:00:00Z,{clinic.peter},reassigned,"
+        f"{clinic.mia}",
+    ]
+
+
+def test_apply_handoff_out_without_handoff_rows_writes_only_the_header(db_url, clinic, tmp_path):
+    source = tmp_path / "leavers.csv"
+    source.write_text(f"email,group\n{clinic.peter},g-harbour\n")
+    planned = tmp_path / "plan.json"
+    assert plan(db_url, clinic, source, planned).returncode == 0
+    out = tmp_path / "calls.csv"
+    ok_json(run("offboard", "apply", str(planned), "--handoff-out", str(out), "--db", db_url,
+                "--format", "json"))  # fmt: skip
+    assert out.read_text().splitlines() == [
+        "group_id,group,appointment_id,patient_id,starts_at,practitioner,outcome,to"
+    ]
+
+
+def test_apply_handoff_out_to_a_folder_or_the_database_is_exit_2_and_applies_nothing(
+    db_url, clinic, tmp_path
+):
+    source = tmp_path / "leavers.csv"
+    source.write_text(f"email,group,handoff\n{clinic.peter},g-harbour,cancel\n")
+    planned = tmp_path / "plan.json"
+    assert plan(db_url, clinic, source, planned).returncode == 0
+    refused = [tmp_path]
+    if db_url.startswith("sqlite:///"):
+        refused.append(Path(db_url.removeprefix("sqlite:///")))
+    for target in refused:
+        proc = run("offboard", "apply", str(planned), "--handoff-out", str(target), "--db", db_url)
+        assert "--handoff-out" in one_line_error(proc, 2)
+    runs = ok_json(run("offboard", "status", "--db", db_url, "--format", "json"))
+    assert runs == []
+    appointments = ok_json(
+        run("appointments", "--user", clinic.peter, "--format", "json", "--db", db_url)
+    )
+    assert {a["status"] for a in appointments} == {"booked"}

@@ -778,6 +778,20 @@ def test_synthetic_data_has_the_promised_shape():
     assert individual.any() and (~individual).sum() == len(groups)
 
 
+def test_synthetic_diaries_never_book_a_practitioner_twice_at_one_time_across_groups():
+    """Hand-off rule: one person's diary spans all their groups, so generated data has
+    nobody booked twice at one time, also someone practising in two or three groups."""
+    frames = generate(20000, 7, NOW)
+    booked = frames["appointments"][frames["appointments"]["status"] == "booked"]
+    ahead = booked[booked["starts_at"] > pd.Timestamp(NOW)]
+    m = frames["memberships"]
+    practising = m[(m["role"] == "practitioner") & (m["status"] == "active")]
+    in_several = practising.groupby("user_id").size().loc[lambda n: n > 1].index
+    assert ahead["practitioner_id"].isin(in_several).sum() > 1000  # the case is there
+    assert not booked.duplicated(["practitioner_id", "starts_at"]).any()
+    assert frames["appointments"]["appointment_id"].is_unique
+
+
 def test_synthetic_needs_at_least_three_members():
     with pytest.raises(BadInput, match="at least 3"):
         generate(2, 1, NOW)

@@ -363,3 +363,33 @@ def test_future_appointments_counts_booked_ones_and_says_who_could_take_them(db,
     row = item()
     assert (row["state"], row["count"]) == ("advisory", 1)  # a cancelled one needs no decision
     assert "no eligible colleague" in row["detail"]
+
+
+def _move_a0_to(successor_id, *, from_user="u-peter"):
+    from opskit.handoff import Move
+
+    return Move(
+        "a0", "g-harbour", from_user, "p0", datetime(2026, 7, 2, 10), "reassigned",
+        successor_id, f"{successor_id}@example.test",
+    )  # fmt: skip
+
+
+def test_the_writes_refuse_a_successor_booked_at_the_time_whatever_the_proposal(db, clinic):
+    """No double-booking is checked in SQL after the writes too: moves made on a stale
+    or hand-edited proposal are refused whole and nothing changes."""
+    from opskit.handoff import apply_moves
+
+    book(db, "m9", "u-mia", "2026-07-02T10:00:00", group="g-summit")  # another group
+    booked_twice = "would be booked twice at 2026-07-02T10:00:00Z"
+    with pytest.raises(NoSuccessor, match=booked_twice), db.begin() as conn:
+        apply_moves(conn, [_move_a0_to("u-mia")], actor_id="u-ops", at=T0)
+    assert diary(db)["a0"] == ("u-peter", "booked")
+    assert appointment_events(db) == []
+
+
+def test_the_writes_refuse_moves_whose_appointment_changed_underneath(db, clinic):
+    from opskit.handoff import apply_moves
+
+    with pytest.raises(NoSuccessor, match="1 of 1 appointments changed while"), db.begin() as conn:
+        apply_moves(conn, [_move_a0_to("u-mia", from_user="u-fiona")], actor_id="u-ops", at=T0)
+    assert diary(db)["a0"] == ("u-peter", "booked")

@@ -219,3 +219,34 @@ def test_undo_leaves_alone_what_changed_since_the_run_and_says_which(db, clinic)
     assert "a1 (its practitioner is booked at that time since)" in message
     assert diary(db)["a0"] == ("u-mia", "booked")
     assert diary(db)["a1"] == ("u-mia", "booked")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda a: [{**a[0], "starts_at": "2026-07-02T10:00:00+00:00"}, a[1]],
+        lambda a: [{**a[0], "starts_at": "2026-07-02T10:00:00.000000Z"}, a[1]],
+        lambda a: [{**a[0], "outcome": "moved"}, a[1]],
+        lambda a: [{**a[0], "to": None}, a[1]],
+        lambda a: [{**a[0], "appointment_id": 7}, a[1]],
+        lambda a: [a[0], a[0], a[1]],
+        lambda a: [{"appointment_id": a[0]["appointment_id"]}, a[1]],
+        lambda a: "a0",
+    ],
+    ids=["offset", "zero-micro", "outcome", "no-successor", "id-type", "twice", "keys", "text"],
+)
+def test_a_hand_off_in_the_plan_file_not_as_planning_writes_it_is_stale(db, clinic, tamper):
+    """Apply trusts nothing in the plan file: a row's planned moves not in the form
+    planning writes them make it stale, even with a fingerprint made to match."""
+    from opskit.offboard.handoff import with_handoff
+
+    rows = [{"email": clinic.peter, "group": "g-harbour", "handoff": clinic.mia}]
+    base = plan(db, clinic, [{"email": clinic.peter, "group": "g-harbour"}]).rows[0].fingerprint
+    p = plan(db, clinic, rows)
+    row = p.rows[0]
+    row.appointments = tamper([dict(a) for a in row.appointments])
+    row.fingerprint = with_handoff(base, row.handoff, row.appointments)
+    summary = apply_plan(db, p, progress=False)
+    result, message = rows_of(db, summary.run)[clinic.peter]
+    assert result == "stale" and "not as planned" in message
+    assert diary(db)["a0"] == diary(db)["a1"] == ("u-peter", "booked")
