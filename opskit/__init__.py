@@ -56,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     "undo_run": "offboard",
     "read_targets": "offboard",
     "approve_plan": "offboard.review",
+    "approvals": "offboard.review",
+    "Plan": "offboard",
     "dormant_report": "reports",
     "inactive_report": "reports",
     "status_summary": "reports",
@@ -90,6 +92,8 @@ _RENAMED = {
 }
 
 __all__ = [
+    "Plan",
+    "approvals",
     "Action",
     "ActionResult",
     "BadInput",

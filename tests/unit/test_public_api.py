@@ -29,7 +29,7 @@ PUBLIC = {
     "members_by_group", "deactivations_by_month", "write_report_csv",
     # docs/rules.md 9.1 and 9.2
     "verify_chain", "grant", "acting_user", "add_operator", "list_operators",
-    "whoami", "approve_plan",
+    "whoami", "approve_plan", "approvals", "Plan",
 }  # fmt: skip
 
 
