@@ -31,7 +31,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, except_, func, literal, or_, select
+from sqlalchemy import Connection, and_, case, except_, func, literal, literal_column, or_, select
 
 from . import schema as s
 from .audit import walk_chain
@@ -66,7 +66,8 @@ def _open_sessions_of_inactive(conn: Connection) -> Iterable[dict]:
         .select_from(s.memberships)
         .join(s.users, _u.user_id == _m.user_id)
         .join(s.sessions, and_(c.group_id == _m.group_id, c.user_id == _m.user_id))
-        .where(_m.status == "inactive", c.revoked_at.is_(None))
+        # literally: the partial index ix_memberships_inactive (SQLite uses one only then)
+        .where(_m.status == literal_column("'inactive'"), c.revoked_at.is_(None))
         .group_by(_m.group_id, _u.email)
     )
     for row in conn.execute(query):
@@ -94,37 +95,41 @@ def _latest_status_events():
 
 
 def _status_against_audit(conn: Connection) -> Iterable[dict]:
+    """Two queries, each from the few rows it concerns: the members whose status opskit
+    changed (the partial index ix_memberships_status_changed) without a status event,
+    and the members with a status event (few) whose status says otherwise."""
     latest = _latest_status_events()
-    implied = case((latest.c.action == Action.DEACTIVATED.value, "inactive"), else_="active")
-    query = (
-        select(_m.group_id, _u.email, _m.status, latest.c.action)
+    unaudited = (
+        select(_m.group_id, _u.email, _m.status)
         .select_from(s.memberships)
         .join(s.users, _u.user_id == _m.user_id)
         .outerjoin(latest, and_(latest.c.group_id == _m.group_id, latest.c.user_id == _m.user_id))
-        .where(
-            or_(
-                and_(_m.status_changed_at.is_not(None), latest.c.action.is_(None)),
-                and_(latest.c.action.is_not(None), implied != _m.status),
-            )
-        )
+        .where(_m.status_changed_at.is_not(None), latest.c.action.is_(None))
     )
-    for row in conn.execute(query):
-        if row.action is None:
-            yield _violation(
-                "status_change_unaudited",
-                f"{row.email} was made {row.status} in {row.group_id} by opskit, "
-                "but no deactivated/reactivated event records it",
-                group_id=row.group_id,
-                email=row.email,
-            )
-        else:
-            yield _violation(
-                "status_disagrees_with_audit",
-                f"{row.email} is {row.status} in {row.group_id}, "
-                f"but the last status event says {row.action}",
-                group_id=row.group_id,
-                email=row.email,
-            )
+    for row in conn.execute(unaudited):
+        yield _violation(
+            "status_change_unaudited",
+            f"{row.email} was made {row.status} in {row.group_id} by opskit, "
+            "but no deactivated/reactivated event records it",
+            group_id=row.group_id,
+            email=row.email,
+        )
+    implied = case((latest.c.action == Action.DEACTIVATED.value, "inactive"), else_="active")
+    disagreeing = (
+        select(_m.group_id, _u.email, _m.status, latest.c.action)
+        .select_from(latest)
+        .join(s.memberships, and_(_m.group_id == latest.c.group_id, _m.user_id == latest.c.user_id))
+        .join(s.users, _u.user_id == _m.user_id)
+        .where(implied != _m.status)
+    )
+    for row in conn.execute(disagreeing):
+        yield _violation(
+            "status_disagrees_with_audit",
+            f"{row.email} is {row.status} in {row.group_id}, "
+            f"but the last status event says {row.action}",
+            group_id=row.group_id,
+            email=row.email,
+        )
 
 
 def _repeated_status_events(conn: Connection) -> Iterable[dict]:

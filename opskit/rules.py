@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, func, or_, select
+from sqlalchemy import Connection, Row, func, or_, select, text
 
 from . import schema as s
 from .errors import NotAuthorized, UnknownGroup, UnknownMember, UnknownUser, WouldLockOutGroup
@@ -225,11 +225,19 @@ def lockout_counts(
 ) -> dict[str, tuple[int, int]]:
     """R4, set-based: per group (of ``group_ids``, or every group), its active Full
     Access members and active account owners; a group with no active member is (0, 0).
-    A statement per 5,000 groups."""
+    A statement per 5,000 groups.
+
+    An account owner has Full Access (the schema's ``owner_is_full``), so both counts
+    come from the active Full Access members alone: the rows of the partial index
+    ``ix_memberships_active_full``, whose condition the query states word for word
+    (literal values: SQLite uses a partial index only then)."""
     m = s.memberships.c
-    full = func.count().filter(m.access_level == s.FULL)
     owners = func.count().filter(m.account_owner.is_(True))
-    query = select(m.group_id, full, owners).where(m.status == "active").group_by(m.group_id)
+    query = (
+        select(m.group_id, func.count(), owners)
+        .where(text(s.ACTIVE_FULL))
+        .group_by(m.group_id)
+    )
     if group_ids is None:
         every_group = select(s.groups.c.group_id).order_by(s.groups.c.group_id)
         counts = dict.fromkeys(conn.execute(every_group).scalars(), (0, 0))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 ROLES = ("practitioner", "administrator")
@@ -61,6 +62,20 @@ class Action(enum.StrEnum):
 
 def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _partial(name: str, *columns: str, where: str) -> Index:
+    """An index of only the rows ``where`` holds for, on both backends. A query uses it
+    when its WHERE clause states ``where`` with the same literal values (SQLite does not
+    look into bound parameters): ``invariants`` and ``rules`` write them so."""
+    return Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
+
+
+# The rows the invariants of ``opskit check`` (and R4) read, so that they read only those
+# (migration 0013): few, where a scan would read every membership.
+ACTIVE_FULL = "status = 'active' AND access_level = 'full'"
+INACTIVE = "status = 'inactive'"
+STATUS_CHANGED = "status_changed_at IS NOT NULL"
 
 
 metadata = MetaData(
@@ -121,6 +136,13 @@ memberships = Table(
     # members of one status by last sign-in (migration 0004)
     Index("ix_memberships_user_status_group", "user_id", "status", "group_id"),
     Index("ix_memberships_status_last_sign_in", "status", "last_sign_in_at", "membership_id"),
+    # R4 and ``opskit check`` (migration 0013): a group's active Full Access members and
+    # owners; inactive members (signed in still?); members whose status opskit changed
+    _partial("ix_memberships_active_full", "group_id", "account_owner", where=ACTIVE_FULL),
+    _partial("ix_memberships_inactive", "group_id", "user_id", where=INACTIVE),
+    _partial(
+        "ix_memberships_status_changed", "group_id", "user_id", "status", where=STATUS_CHANGED
+    ),
 )
 
 sessions = Table(

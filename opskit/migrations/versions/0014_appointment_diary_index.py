@@ -1,7 +1,7 @@
 """an index for one practitioner's diary across groups
 
 Revision ID: 0014_appointment_diary
-Revises: 0012_dormancy_policy
+Revises: 0013_check_indexes
 
 A hand-off asks whether a successor is booked at a time in *any* group (it is one
 person's diary), and how many future appointments each candidate has. The index on
@@ -12,7 +12,7 @@ table; (practitioner_id, starts_at, status) answers both from the index alone.
 from alembic import op
 
 revision = "0014_appointment_diary"
-down_revision = "0012_dormancy_policy"
+down_revision = "0013_check_indexes"
 branch_labels = None
 depends_on = None
 
