@@ -233,11 +233,7 @@ def lockout_counts(
     (literal values: SQLite uses a partial index only then)."""
     m = s.memberships.c
     owners = func.count().filter(m.account_owner.is_(True))
-    query = (
-        select(m.group_id, func.count(), owners)
-        .where(text(s.ACTIVE_FULL))
-        .group_by(m.group_id)
-    )
+    query = select(m.group_id, func.count(), owners).where(text(s.ACTIVE_FULL)).group_by(m.group_id)
     if group_ids is None:
         every_group = select(s.groups.c.group_id).order_by(s.groups.c.group_id)
         counts = dict.fromkeys(conn.execute(every_group).scalars(), (0, 0))
