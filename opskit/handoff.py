@@ -660,25 +660,6 @@ def front_desk_rows(
     return rows
 
 
-def check_front_desk_path(path: str | Path, db: Any) -> Path:
-    """Bad input (before anything changes): a folder, a missing parent folder, or the
-    database file itself."""
-    target = Path(path)
-    if target.is_dir():
-        raise BadInput("is a folder; give a file name for the CSV", column="--handoff-out")
-    if not target.parent.is_dir():
-        raise BadInput(f"no folder {str(target.parent)!r} to write into", column="--handoff-out")
-    database = getattr(getattr(db, "engine", None), "url", None)
-    sqlite_file = (
-        database.database
-        if database is not None and database.get_backend_name() == "sqlite"
-        else None
-    )
-    if sqlite_file and target.resolve() == Path(sqlite_file).resolve():
-        raise BadInput("is the database file; give another file name", column="--handoff-out")
-    return target
-
-
 def write_front_desk_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
     """Write the front desk's CSV (UTF-8, spreadsheet-safe); returns its path."""
     path = Path(path)

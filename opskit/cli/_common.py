@@ -67,14 +67,27 @@ def open_db(db_url: str | None, *, create: bool = False) -> Database:
 
 
 def check_out_path(
-    out: str | os.PathLike[str], db: Database | None = None, *, reading: Iterable[Path] = ()
+    out: str | os.PathLike[str],
+    db: Database | None = None,
+    *,
+    reading: Iterable[str | os.PathLike[str]] = (),
+    option: str = "--out",
 ) -> Path:
-    """An ``--out`` path that is safe to write: never the database file (nor its
-    journal) and never inside a dataset folder the command reads (bad input, exit 2)."""
+    """An ``--out`` path that is safe to write, checked before anything is done (bad
+    input, exit 2): not a folder, in a folder that exists, never the database file (nor
+    its -wal, -shm or -journal file), and never a path the command reads (``reading``:
+    its input file, or anything inside its input folder)."""
     from ..errors import BadInput
 
     path = Path(out)
     target = path.expanduser().resolve()
+    if path.is_dir():
+        raise BadInput(f"is a folder; give a file name for {option}", file=str(out))
+    if not target.parent.is_dir():
+        raise BadInput(
+            f"No such file or directory: no folder {str(path.parent)!r} to write into",
+            file=str(out),
+        )
     protected: list[Path] = []
     if (
         db is not None
@@ -84,16 +97,25 @@ def check_out_path(
         database = Path(db.engine.url.database).expanduser().resolve()
         protected = [database, *(database.with_name(database.name + x) for x in _JOURNALS)]
     for file in protected:
-        if target == file or (path.exists() and file.exists() and os.path.samefile(path, file)):
-            raise BadInput("is the database file; choose another --out", file=str(out))
-    for folder in reading:
-        folder = Path(folder).expanduser().resolve()
-        if target == folder or folder in target.parents:
+        if _same(path, target, file):
+            raise BadInput(f"is the database file; choose another {option}", file=str(out))
+    for read in reading:
+        source = Path(read).expanduser().resolve()
+        if _same(path, target, source):
             raise BadInput(
-                f"is inside the dataset folder {str(folder)!r} being read; choose another --out",
+                f"is the file {str(read)!r} being read; choose another {option}", file=str(out)
+            )
+        if source.is_dir() and source in target.parents:
+            raise BadInput(
+                f"is inside the folder {str(read)!r} being read; choose another {option}",
                 file=str(out),
             )
     return path
+
+
+def _same(path: Path, target: Path, other: Path) -> bool:
+    """Is ``path`` (resolved: ``target``) the file ``other``, by name or as a hard link?"""
+    return target == other or (path.exists() and other.exists() and os.path.samefile(path, other))
 
 
 _JOURNALS = ("-wal", "-shm", "-journal")

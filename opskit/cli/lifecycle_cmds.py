@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import db_option, emit_record, emit_rows, format_option, open_db
+from ._common import check_out_path, db_option, emit_record, emit_rows, format_option, open_db
 
 group_option = click.option("--group", "-g", required=True, help="Group id or exact name.")
 actor_option = click.option(
@@ -70,9 +70,7 @@ def deactivate_cmd(
         raise click.UsageError("--handoff-out needs --handoff")
     db = open_db(db_url)
     if handoff_out is not None:
-        from ..handoff import check_front_desk_path
-
-        check_front_desk_path(handoff_out, db)
+        check_out_path(handoff_out, db, option="--handoff-out")
     result = deactivate(
         db,
         email,

@@ -89,7 +89,7 @@ def plan_cmd(csv_file, actor, group, out, action, reason, handoff, db_url, fmt):
     source = sys.stdin.buffer.read() if csv_file == "-" else csv_file
     name = "stdin" if csv_file == "-" else None
     db = open_db(db_url)
-    check_out_path(out, db)
+    check_out_path(out, db, reading=[] if csv_file == "-" else [csv_file])
     plan = plan_offboarding(
         db,
         source,
@@ -147,9 +147,7 @@ def apply_cmd(plan_file, resolve_checklist, batch_size, handoff_out, db_url, fmt
 
     db = open_db(db_url)
     if handoff_out is not None:
-        from ..handoff import check_front_desk_path
-
-        check_front_desk_path(handoff_out, db)
+        check_out_path(handoff_out, db, reading=[plan_file], option="--handoff-out")
     summary = apply_plan(
         db, plan_file, resolve_checklist=resolve_checklist, batch_size=batch_size, progress=None
     )

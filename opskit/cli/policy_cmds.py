@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import db_option, emit_record, emit_rows, format_option, open_db
+from ._common import check_out_path, db_option, emit_record, emit_rows, format_option, open_db
 
 group_required = click.option("--group", "-g", required=True, help="The group (id or exact name).")
 actor_option = click.option(
@@ -105,8 +105,10 @@ def review_dormant_cmd(out, actor, notify, group, days, grace_days, db_url, fmt)
     into PLAN. Nothing changes: review the plan, approve it and apply it like any other."""
     from ..review import review_dormant
 
+    db = open_db(db_url)
+    check_out_path(out, db)
     result = review_dormant(
-        open_db(db_url),
+        db,
         actor=actor,
         out=out,
         notify=notify,

@@ -94,9 +94,99 @@ def test_out_refuses_the_database_file_and_leaves_it_intact(db, db_url, clinic, 
 def test_out_refuses_a_path_inside_the_dataset_folder_being_read(tmp_path):
     folder = tmp_path / "dataset"
     folder.mkdir()
-    with pytest.raises(BadInput, match="is inside the dataset folder"):
+    with pytest.raises(BadInput, match="is inside the folder .* being read"):
         check_out_path(folder / "sub" / ".." / "notes.csv", None, reading=[folder])
     assert check_out_path(tmp_path / "notes.csv", None, reading=[folder]) == tmp_path / "notes.csv"
+
+
+def test_offboard_plan_refuses_to_write_its_plan_over_the_csv_it_reads(
+    db, db_url, clinic, tmp_path
+):
+    source = tmp_path / "leavers.csv"
+    source.write_text(f"email,group\n{clinic.peter},g-harbour\n")
+    linked = tmp_path / "linked.csv"
+    os.link(source, linked)
+    for out in (source, tmp_path / "." / "leavers.csv", linked):
+        proc = run(
+            "offboard",
+            "plan",
+            str(source),
+            "--actor",
+            clinic.ops,
+            "--out",
+            str(out),
+            "--db",
+            db_url,
+        )
+        error = one_line_error(proc, 2)
+        assert error == (
+            f"opskit: {out}: is the file {str(source)!r} being read; choose another --out"
+        )
+    assert source.read_text() == f"email,group\n{clinic.peter},g-harbour\n"
+
+
+def test_offboard_apply_refuses_to_write_the_front_desk_csv_over_its_plan(
+    db, db_url, clinic, tmp_path
+):
+    source = tmp_path / "leavers.csv"
+    source.write_text(f"email,group,handoff\n{clinic.peter},g-harbour,cancel\n")
+    planned = tmp_path / "plan.json"
+    made = run(
+        "offboard",
+        "plan",
+        str(source),
+        "--actor",
+        clinic.ops,
+        "--out",
+        str(planned),
+        "--db",
+        db_url,
+    )
+    assert made.returncode == 0, made.stderr
+    before = planned.read_bytes()
+    proc = run("offboard", "apply", str(planned), "--handoff-out", str(planned), "--db", db_url)
+    assert "being read; choose another --handoff-out" in one_line_error(proc, 2)
+    assert planned.read_bytes() == before
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(s.offboard_runs)).scalar_one() == 0
+
+
+def test_handoff_out_refuses_a_folder_and_the_databases_journal_files(db, db_url, clinic, tmp_path):
+    refused = {str(tmp_path): "is a folder; give a file name for --handoff-out"}
+    if db.dialect == "sqlite":  # the -wal and -shm files are the database too
+        for journal in ("-wal", "-shm"):
+            target = str(sqlite_file(db_url)) + journal
+            refused[target] = "is the database file; choose another --handoff-out"
+    for target, words in refused.items():
+        proc = run(
+            "deactivate", clinic.peter, "--group", "g-harbour", "--actor", clinic.ops,
+            "--handoff", "cancel", "--handoff-out", target, "--db", db_url,
+        )  # fmt: skip
+        assert one_line_error(proc, 2) == f"opskit: {target}: {words}"
+    with db.read() as conn:
+        status = conn.execute(
+            select(s.memberships.c.status).where(
+                s.memberships.c.group_id == "g-harbour",
+                s.memberships.c.user_id == "u-peter",
+            )
+        ).scalar_one()
+    assert status == "active"
+
+
+def test_review_dormant_out_refuses_the_database_a_folder_and_a_missing_folder(
+    db, db_url, clinic, tmp_path
+):
+    refused = {
+        str(tmp_path): "is a directory",  # click's own check of --out
+        str(tmp_path / "nowhere" / "plan.json"): "No such file or directory",
+    }
+    if db.dialect == "sqlite":
+        refused[str(sqlite_file(db_url))] = "is the database file; choose another --out"
+    for target, words in refused.items():
+        proc = run("review", "dormant", "--actor", clinic.ops, "--out", target, "--db", db_url)
+        assert words in one_line_error(proc, 2)
+    assert member_count(db) == 13
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_a_plan_row_numbered_1e30_is_bad_input_and_leaves_no_run(db, db_url, clinic, tmp_path):
