@@ -83,7 +83,11 @@ HEADINGS = {
     "deactivations": "Deactivations",
     "reactivations": "Reactivations",
 }
-ACTIVITIES = {"sign_in": "Sign-in", "appointment": "Appointment", "patient_record": "Patient record"}
+ACTIVITIES = {
+    "sign_in": "Sign-in",
+    "appointment": "Appointment",
+    "patient_record": "Patient record",
+}
 # what each finding means for the practice (reports.FINDINGS: column -> checklist item)
 FINDING_TEXTS = {
     "bookable_online": "can still be booked online",
