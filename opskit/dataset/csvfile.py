@@ -20,7 +20,8 @@ from .files import FileSpec
 
 
 def read_csv_file(path: Path, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray]:
-    """The file's cells as stripped strings in spec column order, and each row's line."""
+    """The file's cells as stripped strings (a verbatim file's as they are) in spec
+    column order, and each row's line."""
     file = spec.file
     data = path.read_bytes()
     if data.startswith(codecs.BOM_UTF8):
@@ -46,7 +47,7 @@ def read_csv_file(path: Path, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray]
         if name not in frame:  # an optional column the file leaves out
             frame[name] = pd.Series([""] * len(frame), index=frame.index, dtype=object)
         frame[name] = frame[name].astype(object)
-        if padded:
+        if padded and not spec.verbatim:
             frame[name] = frame[name].str.strip()
     return frame[list(spec.names)], lines
 
@@ -147,6 +148,8 @@ def _read_quoted(content: str, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray
     rows: list[list[str]] = []
     lines: list[int] = []
     last = 0
+    # a cell may be as long as the file (a run's stored plan), not the module's 128 KiB
+    limit = csv.field_size_limit(max(csv.field_size_limit(), len(content) + 1))
     try:
         for row in reader:
             start, last = last + 1, reader.line_num
@@ -155,6 +158,8 @@ def _read_quoted(content: str, spec: FileSpec) -> tuple[pd.DataFrame, np.ndarray
                 lines.append(start)
     except csv.Error as error:
         raise BadInput(f"is not valid CSV ({error})", file=spec.file, line=last + 1) from None
+    finally:
+        csv.field_size_limit(limit)
     header = _check_header(rows[0], spec, line=lines[0])
     for row, line in zip(rows[1:], lines[1:], strict=True):
         if len(row) != len(header):

@@ -24,6 +24,9 @@ class Col:
     # a file may leave the column out: read as empty, or as ``default`` when there is one
     optional: bool = False
     default: str | None = None
+    # an empty cell is the empty string (a required text the database holds as ''),
+    # not a missing value: the files kept verbatim, like an operator event's group_id
+    blank: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class FileSpec:
     columns: tuple[Col, ...]
     key: tuple[str, ...]  # unique, and the export's sort order
     required: bool = False
+    # the database's rows as they are (history, ledgers): cells are not stripped
+    verbatim: bool = False
 
     @property
     def file(self) -> str:
@@ -176,28 +181,44 @@ SPECS: tuple[FileSpec, ...] = (
 )
 
 
-def _history(table: str, key: str) -> FileSpec:
-    """A file of history the database keeps (docs/rules.md, dataset folder): every column
-    of the table as it is, so that an export loaded elsewhere loses nothing (ids too)."""
+def _verbatim(table: str, key: tuple[str, ...]) -> FileSpec:
+    """A file the database keeps as it is (docs/rules.md, dataset folder): every column
+    of the table, so that an export loaded elsewhere loses nothing (ids too)."""
     columns = []
     for column in schema.metadata.tables[table].columns:
+        blank = False
         if isinstance(column.type, Integer):
             kind, size = "int", 20
         elif isinstance(column.type, DateTime):
             kind, size = "time", 64
         else:
-            kind, size = "text", getattr(column.type, "length", None) or 10_000_000
-        columns.append(Col(column.name, kind, nullable=bool(column.nullable), size=size))
-    return FileSpec(table, tuple(columns), (key,))
+            kind, size = "text", getattr(column.type, "length", None) or 1 << 30
+            blank = not column.nullable and column.name not in key
+        nullable = bool(column.nullable)
+        columns.append(Col(column.name, kind, nullable=nullable, size=size, blank=blank))
+    return FileSpec(table, tuple(columns), key, verbatim=True)
 
 
 # Files of history, after the files of the current state (they refer to nothing the
-# load checks: an audit event may name a user or group that no longer exists).
+# load checks: an audit event may name a user or group that no longer exists). Their
+# integer ids are kept, and the database's next id follows them.
 HISTORY_SPECS: tuple[FileSpec, ...] = (
-    _history("audit_events", "event_id"),
-    _history("settings_snapshots", "snapshot_id"),
+    _verbatim("audit_events", ("event_id",)),
+    _verbatim("settings_snapshots", ("snapshot_id",)),
 )
-SPECS = SPECS + HISTORY_SPECS
+# What else the database keeps, verbatim: the dormancy policies and exemptions, the
+# operator mapping (bound mode), plan approvals and the bulk runs' ledgers (so that a
+# run can still be undone, and ``opskit check`` finds every run event ledgered).
+KEPT_SPECS: tuple[FileSpec, ...] = (
+    _verbatim("dormancy_policies", ("group_id",)),
+    _verbatim("dormancy_exemptions", ("group_id", "user_id")),
+    _verbatim("operators", ("login",)),
+    _verbatim("plan_approvals", ("plan", "approved_by")),
+    _verbatim("offboard_runs", ("run_id",)),
+    _verbatim("offboard_run_plans", ("run_id",)),
+    _verbatim("offboard_run_rows", ("run_id", "row_no")),
+)
+SPECS = SPECS + HISTORY_SPECS + KEPT_SPECS
 SPEC = {spec.table: spec for spec in SPECS}
 MANIFEST = "manifest.json"
 

@@ -68,7 +68,10 @@ def _wire_columns(table: str, frame: pd.DataFrame, columns: list[str]) -> list[l
         kind = _kind_of(table, column)
         values = frame[column].to_numpy()
         if kind == "int":
-            out.append(np.asarray(values, dtype=np.int64).tolist())
+            if values.dtype == object:  # a nullable column with NULLs (None)
+                out.append([None if v is None else int(v) for v in values])
+            else:
+                out.append(np.asarray(values, dtype=np.int64).tolist())
         elif kind == "time":
             out.append(_wire_times(values).tolist())
         elif kind == "bool":
@@ -95,7 +98,10 @@ def _copy_columns(table: str, frame: pd.DataFrame, columns: list[str]) -> list[n
         kind = _kind_of(table, column)
         values = frame[column].to_numpy()
         if kind == "int":
-            text_values = np.asarray(values, dtype=np.int64).astype(str).astype(object)
+            if values.dtype == object:  # a nullable column with NULLs (None)
+                text_values = np.array([None if v is None else str(v) for v in values], object)
+            else:
+                text_values = np.asarray(values, dtype=np.int64).astype(str).astype(object)
         elif kind == "time":
             text_values = _wire_times(values)
         elif kind == "bool":
@@ -215,7 +221,8 @@ def write_frames(
     Without ``replace`` a database that holds data is refused; with it, everything in
     the database (audit events and run ledgers too) is deleted first, in the same
     transaction, so a failure leaves the old content in place. With ``keep_audit``
-    (a load) a replace that would drop audit events the frames do not hold is refused.
+    (a load) a replace that would drop audit events, operator mappings, dormancy
+    policies or exemptions, or run ledgers the frames do not hold is refused.
     A table without a frame (the history files of a synthetic dataset) stays empty.
     """
     empty = pd.DataFrame()
@@ -224,7 +231,7 @@ def write_frames(
             if not replace:
                 raise BadInput(f"{db.url} holds data already; use --replace to replace it")
             if keep_audit:
-                _refuse_losing_audit_events(conn, frames.get("audit_events", empty))
+                _refuse_losing_history(conn, frames)
             _delete_everything(conn, db.dialect)
         for spec in SPECS:
             _insert(conn, db.dialect, spec.table, frames.get(spec.table, empty))
@@ -248,34 +255,55 @@ def _restart_sequences(conn: Connection) -> None:
         )
 
 
-def _refuse_losing_audit_events(conn: Connection, loaded: pd.DataFrame) -> None:
-    """docs/rules.md: a replace never drops an audit event the folder does not hold (the
-    same id, time, action and member)."""
-    e = schema.audit_events.c
-    held: set[tuple] = set()
-    if len(loaded):
-        times = loaded["at"].to_numpy(dtype="datetime64[us]").astype(object)
-        held = set(
-            zip(
-                loaded["event_id"].astype(int).tolist(),
-                times.tolist(),
-                loaded["action"].tolist(),
-                loaded["group_id"].tolist(),
-                loaded["user_id"].tolist(),
-                strict=True,
-            )
-        )
-    lost = 0
-    query = select(e.event_id, e.at, e.action, e.group_id, e.user_id)
-    for row in conn.execute(query):
-        if tuple(row) not in held:
-            lost += 1
+# What a replace keeps unless the folder holds it: per table, the columns that name a row
+# (for audit events also its time, action and member) and how the refusal counts it.
+_KEPT_ON_REPLACE = (
+    ("audit_events", ("event_id", "at", "action", "group_id", "user_id"), "audit event"),
+    ("operators", ("login", "user_id"), "operator mapping"),
+    ("dormancy_policies", ("group_id",), "dormancy policy"),
+    ("dormancy_exemptions", ("group_id", "user_id"), "dormancy exemption"),
+    ("offboard_runs", ("run_id",), "offboard run"),
+)
+_PLURALS = {"dormancy policy": "dormancy policies"}
+
+
+def _refuse_losing_history(conn: Connection, frames: dict[str, pd.DataFrame]) -> None:
+    """docs/rules.md: a replace never drops an audit event, an operator mapping (which
+    would end bound mode), a dormancy policy or exemption, or a run's ledger that the
+    folder does not hold: it refuses, saying how many of each it would drop."""
+    lost = []
+    for table, columns, noun in _KEPT_ON_REPLACE:
+        n = _not_held(conn, table, columns, frames.get(table))
+        if n:
+            plural = _PLURALS.get(noun, noun + "s") if n != 1 else noun
+            ending = " (ending bound mode)" if table == "operators" else ""
+            lost.append(f"{n} {plural}{ending}")
     if lost:
-        events = "audit event" if lost == 1 else "audit events"
+        listed = lost[0] if len(lost) == 1 else ", ".join(lost[:-1]) + " and " + lost[-1]
         raise Refused(
-            f"--replace would drop {lost} {events} the dataset folder does not hold; "
+            f"--replace would drop {listed} the dataset folder does not hold; "
             "export the database and load that folder instead (nothing was loaded)"
         )
+
+
+def _not_held(
+    conn: Connection, table: str, columns: tuple[str, ...], loaded: pd.DataFrame | None
+) -> int:
+    """How many rows of ``table`` the loaded frame has no row for (by ``columns``)."""
+    held: set[tuple] = set()
+    if loaded is not None and len(loaded):
+        values = []
+        for column in columns:
+            if _kind_of(table, column) == "time":
+                values.append(loaded[column].to_numpy(dtype="datetime64[us]").astype(object))
+            elif _kind_of(table, column) == "int":
+                values.append(np.asarray(loaded[column], dtype=np.int64).tolist())
+            else:
+                values.append(loaded[column].tolist())
+        held = set(zip(*(list(v) for v in values), strict=True))
+    source = schema.metadata.tables[table]
+    query = select(*(source.c[column] for column in columns))
+    return sum(1 for row in conn.execute(query) if tuple(row) not in held)
 
 
 def _refuse_locked_out_groups(conn: Connection) -> None:
@@ -308,8 +336,9 @@ def load_dataset(
 ) -> dict[str, int]:
     """Load a dataset folder into ``db``: all rows or none. Returns rows per table.
 
-    ``replace`` refuses (``Refused``) to drop audit events the folder does not hold,
-    unless ``keep_audit`` is False (the demo, which replaces everything by design)."""
+    ``replace`` refuses (``Refused``) to drop audit events, the operator mapping,
+    dormancy policies and exemptions, or run ledgers the folder does not hold, unless
+    ``keep_audit`` is False (the demo, which replaces everything by design)."""
     folder = dataset_folder(folder)
     if not replace:
         _ensure_not_holding(db)

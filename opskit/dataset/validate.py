@@ -79,7 +79,9 @@ def _convert(frame: pd.DataFrame, spec: FileSpec, problems: _Problems):
     for col in spec.columns:
         values = frame[col.name]
         empty = (values == "").to_numpy(dtype=bool)
-        if not col.nullable:
+        if col.blank:
+            empty = np.zeros(len(values), dtype=bool)  # '' is a value here
+        elif not col.nullable:
             problems.add(empty, col.name, lambda _row: "a value is required")
         bad = np.zeros(len(values), dtype=bool)
 
@@ -136,10 +138,13 @@ def _convert(frame: pd.DataFrame, spec: FileSpec, problems: _Problems):
             wrong = ~values.str.fullmatch(r"\d{1,18}").to_numpy(dtype=bool) & ~empty
             flag(wrong, lambda v: f"{v!r} is not a whole number")
             bad |= wrong
-            typed[col.name] = np.asarray(
-                pd.to_numeric(values.where(~wrong & ~empty), errors="coerce").fillna(0),
-                dtype=np.int64,
-            )
+            numbers = pd.to_numeric(values.where(~wrong & ~empty), errors="coerce")
+            if col.nullable and empty.any():  # NULL stays NULL (None), the rest ints
+                typed[col.name] = np.where(
+                    empty, None, numbers.fillna(0).astype(np.int64).to_numpy(dtype=object)
+                )
+            else:
+                typed[col.name] = np.asarray(numbers.fillna(0), dtype=np.int64)
         else:  # pragma: no cover - a spec error
             raise AssertionError(col.kind)
         valid[col.name] = ~bad & ~empty
@@ -457,9 +462,43 @@ def _validate_clinical(table, id_column):
     return validate
 
 
-def _validate_history(id_column):
+def _validate_unique(key: tuple[str, ...]):
+    """A verbatim file: its key is unique; what it refers to, the database checks."""
+
     def validate(frame, raw, valid, problems, ctx, lines):
-        _check_unique(raw, problems, (id_column,), _duplicate_of(raw, lines, (id_column,)))
+        _check_unique(raw, problems, key, _duplicate_of(raw, lines, key))
+
+    return validate
+
+
+def _validate_dormancy_policies(frame, raw, valid, problems, ctx, lines):
+    _check_group_ref(frame, raw, valid, problems, ctx)
+    _validate_unique(("group_id",))(frame, raw, valid, problems, ctx, lines)
+
+
+def _validate_dormancy_exemptions(frame, raw, valid, problems, ctx, lines):
+    group_ok = _check_group_ref(frame, raw, valid, problems, ctx)
+    _check_member_ref(frame, raw, valid, problems, ctx, group_ok=group_ok)
+    _validate_unique(("group_id", "user_id"))(frame, raw, valid, problems, ctx, lines)
+
+
+def _validate_operators(frame, raw, valid, problems, ctx, lines):
+    _check_user_ref(frame, raw, valid, problems, ctx)
+    _validate_unique(("login",))(frame, raw, valid, problems, ctx, lines)
+
+
+def _validate_plan_approvals(frame, raw, valid, problems, ctx, lines):
+    _check_user_ref(frame, raw, valid, problems, ctx, column="approved_by")
+    _validate_unique(("plan", "approved_by"))(frame, raw, valid, problems, ctx, lines)
+
+
+def _validate_run_part(key: tuple[str, ...]):
+    """A run's plan or ledger rows: of a run in offboard_runs.csv."""
+
+    def validate(frame, raw, valid, problems, ctx, lines):
+        runs = pd.Index(ctx.frames["offboard_runs"]["run_id"].to_numpy(dtype=object))
+        _check_known(frame, raw, valid, problems, runs, "run_id", "run", "offboard_runs.csv")
+        _validate_unique(key)(frame, raw, valid, problems, ctx, lines)
 
     return validate
 
@@ -477,8 +516,15 @@ _VALIDATORS = {
     "sessions": _validate_sessions,
     "appointments": _validate_clinical("appointments", "appointment_id"),
     "patient_records": _validate_clinical("patient_records", "record_id"),
-    "audit_events": _validate_history("event_id"),
-    "settings_snapshots": _validate_history("snapshot_id"),
+    "audit_events": _validate_unique(("event_id",)),
+    "settings_snapshots": _validate_unique(("snapshot_id",)),
+    "dormancy_policies": _validate_dormancy_policies,
+    "dormancy_exemptions": _validate_dormancy_exemptions,
+    "operators": _validate_operators,
+    "plan_approvals": _validate_plan_approvals,
+    "offboard_runs": _validate_unique(("run_id",)),
+    "offboard_run_plans": _validate_run_part(("run_id",)),
+    "offboard_run_rows": _validate_run_part(("run_id", "row_no")),
 }
 
 

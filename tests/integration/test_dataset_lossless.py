@@ -194,6 +194,147 @@ def test_a_hand_made_folder_without_history_or_manifest_loads_as_before(db, tmp_
     assert counts["memberships"] == 30 and counts["audit_events"] == 0
 
 
+# ------------------------------------------- policies, operators and runs (docs/rules.md)
+
+MIA = "mia.chen@physio-locum.example"
+BELLA = "bella.ruiz@harbourphysio.example"
+
+
+@pytest.fixture
+def kept(lived_in, monkeypatch):
+    """The lived-in demo with what else the database keeps: a dormancy policy and an
+    exemption, a bulk run (its plan and ledger), and an operator mapping (bound mode)."""
+    from opskit.identity import add_operator
+    from opskit.offboard import apply_plan, plan_offboarding
+    from opskit.policy import exempt, set_policy
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "owner")  # the login on SQLite
+    set_policy(lived_in, "g-harbour", actor=ANALYST, dormant_days=60, grace_days=14)
+    exempt(lived_in, MIA, "g-harbour", until="2026-09-01", reason="on leave", actor=ANALYST)
+    plan = plan_offboarding(lived_in, [{"email": BELLA, "group": "g-harbour"}], actor=ANALYST)
+    apply_plan(lived_in, plan, progress=None)
+    login = "postgres" if lived_in.dialect == "postgresql" else "owner"
+    add_operator(lived_in, login, ANALYST, actor=ANALYST)
+    return lived_in
+
+
+def kept_counts(db):
+    tables = (s.dormancy_policies, s.dormancy_exemptions, s.operators, s.offboard_runs)
+    tables += (s.offboard_run_plans, s.offboard_run_rows, s.audit_events)
+    with db.read() as conn:
+        return {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in tables
+        }
+
+
+def test_policies_exemptions_operators_and_runs_survive_export_and_load_identically(kept, tmp_path):
+    from opskit.identity import list_operators
+    from opskit.invariants import check_invariants
+    from opskit.policy import exemptions, policies
+
+    before = kept_counts(kept)
+    assert all(before.values()), before
+    first = tmp_path / "first"
+    export_dataset(kept, first)
+    manifest = json.loads((first / "manifest.json").read_text())
+    for name in ("dormancy_policies.csv", "dormancy_exemptions.csv", "operators.csv"):
+        assert manifest["files"][name]["rows"] == 1, name
+    other = connect(f"sqlite:///{tmp_path / 'other.db'}", create=True)
+    try:
+        load_dataset(other, first)
+        assert kept_counts(other) == before
+        assert policies(other, group="g-harbour") == policies(kept, group="g-harbour")
+        assert exemptions(other) == exemptions(kept)
+        assert list_operators(other) == list_operators(kept)  # still bound
+        assert check_invariants(other) == []  # every run event has its ledger row
+        second = tmp_path / "second"
+        export_dataset(other, second)
+    finally:
+        other.dispose()
+    for name in sorted(p.name for p in first.iterdir()):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_operator_events_with_an_empty_group_load_back(kept, tmp_path):
+    folder = tmp_path / "out"
+    export_dataset(kept, folder)
+    with kept.read() as conn:
+        blank = conn.execute(
+            sa.select(sa.func.count()).where(
+                s.audit_events.c.action == "operator_added", s.audit_events.c.group_id == ""
+            )
+        ).scalar_one()
+    assert blank == 1
+    other = connect(f"sqlite:///{tmp_path / 'other.db'}", create=True)
+    try:
+        load_dataset(other, folder)
+        with other.read() as conn:
+            groups = conn.execute(
+                sa.select(s.audit_events.c.group_id).where(
+                    s.audit_events.c.action == "operator_added"
+                )
+            ).scalars()
+            assert list(groups) == [""]
+    finally:
+        other.dispose()
+
+
+def _without(folder, *files):
+    for name in files:
+        path = folder / name
+        path.write_text(path.read_text().splitlines()[0] + "\n")
+    (folder / "manifest.json").unlink()
+
+
+def test_replace_with_a_folder_lacking_the_operator_mapping_is_refused_saying_bound_mode_ends(
+    kept, tmp_path
+):
+    folder = tmp_path / "out"
+    export_dataset(kept, folder)
+    before = kept_counts(kept)
+    _without(folder, "operators.csv")
+    with pytest.raises(Refused) as caught:
+        load_dataset(kept, folder, replace=True)
+    assert str(caught.value).startswith(
+        "--replace would drop 1 operator mapping (ending bound mode) the dataset folder"
+    )
+    assert kept_counts(kept) == before
+
+
+def test_replace_with_a_folder_lacking_policies_and_runs_is_refused_saying_how_many(kept, tmp_path):
+    folder = tmp_path / "out"
+    export_dataset(kept, folder)
+    before = kept_counts(kept)
+    _without(folder, "dormancy_policies.csv", "dormancy_exemptions.csv", "offboard_runs.csv")
+    for name in ("offboard_run_plans.csv", "offboard_run_rows.csv"):
+        (folder / name).write_text((folder / name).read_text().splitlines()[0] + "\n")
+    with pytest.raises(Refused) as caught:
+        load_dataset(kept, folder, replace=True)
+    assert "drop 1 dormancy policy, 1 dormancy exemption and 1 offboard run " in str(caught.value)
+    assert kept_counts(kept) == before
+
+
+def test_a_policy_of_an_unknown_group_is_bad_input_naming_file_line_and_column(kept, tmp_path):
+    folder = tmp_path / "out"
+    export_dataset(kept, folder)
+    path = folder / "dormancy_policies.csv"
+    path.write_text(path.read_text().replace("g-harbour", "g-nowhere"))
+    (folder / "manifest.json").unlink()
+    other = connect(f"sqlite:///{tmp_path / 'other.db'}", create=True)
+    try:
+        with pytest.raises(BadInput) as caught:
+            load_dataset(other, folder)
+    finally:
+        other.dispose()
+    assert (caught.value.file, caught.value.line, caught.value.column) == (
+        "dormancy_policies.csv",
+        2,
+        "group_id",
+    )
+    assert "unknown group 'g-nowhere'" in str(caught.value)
+
+
 # ---------------------------------------------------------------- lookalike emails (R11)
 
 
