@@ -80,34 +80,31 @@ class LoginRoles:
         return url.render_as_string(hide_password=False)
 
 
-def opskit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [OPSKIT, *args], env=opskit_env(), capture_output=True, text=True, timeout=600
-    )
-
-
-def at_once(commands: list[list[str]]) -> None:
-    """Run opskit commands side by side; raise naming the first that failed."""
+def at_once(commands: list[list[str]]) -> list[str]:
+    """Run opskit commands side by side (each costs seconds of start-up on a busy
+    machine); their outputs, or raise naming the first that failed."""
     running = [
         (
             command,
             subprocess.Popen(
                 [OPSKIT, *command],
                 env=opskit_env(),
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             ),
         )
         for command in commands
     ]
-    failed = []
+    failed, outputs = [], []
     for command, process in running:
-        stderr = process.communicate(timeout=600)[1]
+        stdout, stderr = process.communicate(timeout=600)
+        outputs.append(stdout)
         if process.returncode != 0:
             failed.append(f"opskit {' '.join(command[:3])} exited {process.returncode}: {stderr}")
     if failed:
         raise RuntimeError(failed[0].strip())
+    return outputs
 
 
 def bind(url: str, scenario: Scenario, roles: LoginRoles, folder: Path) -> list[Seat]:
@@ -116,9 +113,12 @@ def bind(url: str, scenario: Scenario, roles: LoginRoles, folder: Path) -> list[
     if len(scenario.operators) < len(roles.names):
         raise ValueError("the scenario has fewer operators than there are roles")
     roles.databases.add(url)
-    owner = json.loads(opskit("whoami", "--db", url, "--format", "json").stdout)["login"]
     emails = dict(zip(roles.names, scenario.operators, strict=False))
-    at_once([["grant", name, "--db", url] for name in roles.names])
+    whoami, *_ = at_once(
+        [["whoami", "--db", url, "--format", "json"]]
+        + [["grant", name, "--db", url] for name in roles.names]
+    )
+    owner = json.loads(whoami)["login"]
     add = ["operators", "add", owner, scenario.analyst, "--actor", scenario.analyst]
     at_once([[*add, "--db", url]])  # the first mapping: from now on, bound mode
     at_once([["operators", "add", name, email, "--db", url] for name, email in emails.items()])
@@ -151,26 +151,31 @@ def hands(seats: list[Seat], number: int, connections: dict[str, Database]) -> H
 
 
 def checkpoint(url: str, db: Database, seats: list[Seat], *, since: int) -> list[str]:
-    """Every problem with the audit trail and the invariants now (empty: none)."""
+    """Every problem with the audit trail and the invariants now (empty: none):
+    ``opskit audit verify`` and ``opskit check`` side by side, then the logins."""
+    verify, check = (
+        subprocess.Popen(
+            [OPSKIT, *command, "--db", url, "--format", "json"],
+            env=opskit_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in (["audit", "verify"], ["check"])
+    )
     problems = []
-    verified = opskit("audit", "verify", "--db", url, "--format", "json")
+    out, err = verify.communicate(timeout=600)
     try:
-        intact = verified.returncode == 0 and json.loads(verified.stdout)["intact"] is True
+        intact = verify.returncode == 0 and json.loads(out)["intact"] is True
     except (ValueError, KeyError):
         intact = False
     if not intact:
-        problems.append(
-            f"opskit audit verify exited {verified.returncode}: "
-            f"{verified.stdout.strip()} {verified.stderr.strip()}"
-        )
-    checked = opskit("check", "--db", url, "--format", "json")
-    if checked.returncode != 0:
-        problems.append(
-            f"opskit check exited {checked.returncode}: "
-            f"{checked.stdout.strip()[:2000]} {checked.stderr.strip()}"
-        )
+        problems.append(f"opskit audit verify exited {verify.returncode}: {out.strip()} {err}")
+    out, err = check.communicate(timeout=600)
+    if check.returncode != 0:
+        problems.append(f"opskit check exited {check.returncode}: {out.strip()[:2000]} {err}")
     problems += login_problems(db, seats, since=since)
-    return problems
+    return [problem.strip() for problem in problems]
 
 
 def login_problems(db: Database, seats: list[Seat], *, since: int) -> list[str]:
