@@ -37,11 +37,18 @@ import sqlalchemy as sa
 
 from opskit import schema as s
 from opskit.checklist import resolve_checklist
-from opskit.db import Database, connect
+from opskit.db import Database, LockTimeout, connect
 from opskit.errors import NotAuthorized, OpskitError, Refused
 from opskit.invariants import check_invariants
 from opskit.lifecycle import change_access, deactivate, reactivate, sign_in
-from opskit.offboard import Plan, apply_plan, plan_offboarding, run_summary, undo_run
+from opskit.offboard import (
+    Plan,
+    apply_plan,
+    plan_offboarding,
+    resume_run,
+    run_summary,
+    undo_run,
+)
 from opskit.offboard.review import approve_plan
 
 OPSKIT = str(Path(sys.executable).with_name("opskit"))
@@ -513,13 +520,22 @@ class Worker:
         return {"outcome": "sent for review"}
 
     def applied(self, plan) -> dict[str, Any]:
-        summary = apply_plan(
-            self.db,
-            plan,
-            resolve_checklist=self.rng.random() < 0.5,
-            batch_size=self.rng.randint(1, 4),
-            progress=False,
-        )
+        try:
+            summary = apply_plan(
+                self.db,
+                plan,
+                resolve_checklist=self.rng.random() < 0.5,
+                batch_size=self.rng.randint(1, 4),
+                progress=False,
+            )
+        except LockTimeout:
+            # a batch gave up waiting (a busy machine): the run is interrupted with some
+            # rows done; resume it, as its operator would, so that every change it made
+            # is counted (a lock timeout before the run started leaves no run)
+            run = self.interrupted_run()
+            if run is None:
+                raise
+            summary = self.finish(run)
         self.runs.append(summary.run)
         return {
             "outcome": "applied",
@@ -529,6 +545,26 @@ class Worker:
                 "access_changed (run)": summary.counts.get("read_only", 0),
             },
         }
+
+    def interrupted_run(self, run: str | None = None) -> str | None:
+        """The run (``run``, or the latest) this process left interrupted, if any."""
+        r = s.offboard_runs.c
+        query = sa.select(r.run_id).where(r.process_pid == os.getpid(), r.state == "interrupted")
+        if run is not None:
+            query = query.where(r.run_id == run)
+        with self.db.read() as conn:
+            return conn.execute(query.order_by(r.started_at.desc()).limit(1)).scalar()
+
+    def finish(self, run: str):
+        """Resume ``run`` until done (each try may time out on a lock again)."""
+        for attempt in range(10):
+            try:
+                return resume_run(self.db, run, progress=False)
+            except LockTimeout:
+                if attempt == 9:
+                    raise
+                time.sleep(self.rng.uniform(0.1, 1.0))
+        raise AssertionError("unreachable")
 
     def review(self):
         """Bound: approve every plan other workers sent this one, and hand each back."""
@@ -552,7 +588,23 @@ class Worker:
         try:
             return self.applied(plan)
         except Refused as refused:  # a second operator approved exactly this content
+            if "approval" not in str(refused):
+                raise  # a lock timeout, say: refused, not a finding
             return {"error": f"approved plan {waiting[0].name} refused: {refused}"}
+
+    def undo_events(self, run: str, since: int) -> Counter:
+        e = s.audit_events.c
+        with self.db.read() as conn:
+            found = Counter(
+                dict(
+                    conn.execute(
+                        sa.select(e.action, sa.func.count())
+                        .where(e.run_id == run, e.event_id > since)
+                        .group_by(e.action)
+                    ).all()
+                )
+            )
+        return Counter(reactivated=found["reactivated"], changed=found["access_changed"])
 
     def impersonate(self):
         """Bound: act as another operator, approve one's own plan, forge the login of
@@ -596,8 +648,16 @@ class Worker:
         if not self.runs:
             return {"outcome": "nothing to undo"}
         run = self.rng.choice(self.runs)
-        result = undo_run(self.db, run, actor=self.planner(), progress=False)
-        counts = result.counts
+        since = last_event_id(self.db)
+        try:
+            counts = undo_run(self.db, run, actor=self.planner(), progress=False).counts
+        except LockTimeout:
+            # the undo stopped part-way (interrupted): resume finishes it; what it gave
+            # back is then read from the run's events since the undo began
+            if self.interrupted_run(run) is None:
+                raise
+            self.finish(run)
+            counts = self.undo_events(run, since)
         return {
             "outcome": "undone",
             "run": run,
