@@ -55,6 +55,9 @@ def grant(db: Database, role: str) -> dict:
     if not _ROLE.fullmatch(name):
         raise BadInput(f"{role!r} is not a role name", column="ROLE")
     with db.begin() as conn:
+        # grants of several roles at once would update the same tables' privileges
+        # side by side, which PostgreSQL refuses ("tuple concurrently updated"): queue
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('opskit grant'))"))
         found = conn.execute(
             text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": name}
         ).first()

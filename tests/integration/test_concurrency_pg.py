@@ -7,15 +7,20 @@ process has its own interpreter and engine, as separate analysts would.
 
 from __future__ import annotations
 
+import argparse
+import os
 import random
 from collections import Counter
 
 import pytest
+import sqlalchemy as sa
 
 from opskit.db import connect
 from opskit.offboard import plan_offboarding
 
-from ..conftest import _truncate_all
+from ..conftest import PG_SERVER, _truncate_all
+from ..stress.bound import LoginRoles
+from ..stress.stress import run_backend
 from ..stress.workload import (
     active_members,
     apply_at_once,
@@ -27,6 +32,8 @@ from ..stress.workload import (
     run_workers,
     verify,
 )
+
+SEED = int(os.environ.get("OPSKIT_STRESS_SEED") or random.randrange(1_000_000))
 
 
 @pytest.fixture
@@ -85,3 +92,37 @@ def test_overlapping_bulk_plans_applied_at_once_deactivate_each_member_once(pg_u
     now_inactive = sum(1 for key, state in membership_states(pg).items() if state != initial[key])
     assert deactivated == now_inactive > 0  # each member once, by exactly one of the runs
     assert verify(pg, initial, since=since) == []
+
+
+def test_bound_mode_workers_on_their_own_login_roles_keep_the_chain_and_their_logins(
+    pg_url, tmp_path
+):
+    # docs/rules.md 9.1 and 9.2 under concurrency: the short version of the PostgreSQL
+    # half of `make stress`. A real login role per worker (opskit grant, operators add);
+    # each worker plans, has another approve, applies, undoes, tries to impersonate; one
+    # apply is SIGKILLed and resumed as a worker's role. Then audit verify, check and
+    # every event's login (the worker's role, as the server recorded it) must hold.
+    args = argparse.Namespace(
+        workers=3, iterations=12, kills=1, terminations=0, groups=3, members=10,
+        duels=0, rows=20, seed=SEED,
+    )  # fmt: skip
+    figures: Counter = Counter()
+    with LoginRoles(PG_SERVER, args.workers) as roles:
+        problems = run_backend(pg_url, "postgresql", args, tmp_path, figures, roles=roles)
+    assert problems == [], f"seed {SEED}"
+    # after binding, while the workers wrote, after them, at the end
+    assert figures["postgresql checkpoints (audit verify, check, logins)"] >= 4
+    server = sa.create_engine(PG_SERVER)
+    with server.connect() as conn:
+        left = conn.execute(
+            sa.text("SELECT rolname FROM pg_roles WHERE rolname = ANY(:names)"),
+            {"names": roles.names},
+        ).all()
+    server.dispose()
+    assert left == []  # the roles are dropped
+    db = connect(pg_url)
+    with db.read() as conn:
+        logins = set(conn.execute(sa.text("SELECT DISTINCT login FROM audit_events")).scalars())
+    db.dispose()
+    # the crash phase's run: planned, applied and undone as w0, approved as w1
+    assert {roles.names[0], roles.names[1]} <= logins

@@ -4,6 +4,8 @@ what opskit needs and nothing more. Each refusal is proved by trying it as that 
 from __future__ import annotations
 
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -18,9 +20,10 @@ from opskit.lifecycle import deactivate, reactivate, sign_in
 from opskit.offboard import apply_plan, plan_offboarding, undo_run
 from opskit.offboard.review import approve_plan
 
-from ..conftest import _truncate_all
+from ..conftest import PG_SERVER, _truncate_all
 from ..logins import Logins
 from ..scenarios import build_clinic, email
+from ..stress.bound import LoginRoles
 
 
 @pytest.fixture
@@ -124,3 +127,19 @@ def test_grant_is_for_postgresql_only(tmp_path, sqlite_template):
     with pytest.raises(BadInput, match="PostgreSQL"):
         grant(db, "anyone")
     db.dispose()
+
+
+def test_grants_run_side_by_side_all_succeed(pg):
+    # a deployment script granting each analyst's role at once: PostgreSQL refuses two
+    # concurrent GRANTs on one table ("tuple concurrently updated") unless they queue
+    with LoginRoles(PG_SERVER, 4) as roles:
+        roles.databases.add(pg.url)
+        barrier = threading.Barrier(len(roles.names))
+
+        def grant_after_barrier(role: str) -> str:
+            barrier.wait(timeout=60)
+            return grant(pg.db, role)["outcome"]
+
+        with ThreadPoolExecutor(len(roles.names)) as pool:
+            outcomes = list(pool.map(grant_after_barrier, roles.names))
+    assert outcomes == ["granted"] * len(roles.names)

@@ -27,6 +27,7 @@ import sys
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,11 +37,19 @@ import sqlalchemy as sa
 
 from opskit import schema as s
 from opskit.checklist import resolve_checklist
-from opskit.db import Database, connect
-from opskit.errors import OpskitError
+from opskit.db import Database, LockTimeout, connect
+from opskit.errors import NotAuthorized, OpskitError, Refused
 from opskit.invariants import check_invariants
 from opskit.lifecycle import change_access, deactivate, reactivate, sign_in
-from opskit.offboard import apply_plan, plan_offboarding, run_summary, undo_run
+from opskit.offboard import (
+    Plan,
+    apply_plan,
+    plan_offboarding,
+    resume_run,
+    run_summary,
+    undo_run,
+)
+from opskit.offboard.review import approve_plan
 
 OPSKIT = str(Path(sys.executable).with_name("opskit"))
 DOMAIN = "stress.test"
@@ -69,6 +78,9 @@ class Scenario:
     owners: dict[str, str]
     duelists: dict[str, list[str]]
     analyst: str = ANALYST
+    # bound mode (docs/rules.md 9.1): one user per worker, each Full Access in every
+    # ordinary group, so that any of them may act on any member and approve another's plan
+    operators: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -79,9 +91,17 @@ class Scenario:
 
 
 def build_scenario(
-    db: Database, *, groups: int = 6, members: int = 12, duel_groups: int = 4, seed: int = 1
+    db: Database,
+    *,
+    groups: int = 6,
+    members: int = 12,
+    duel_groups: int = 4,
+    seed: int = 1,
+    operators: int = 0,
 ) -> Scenario:
-    """Write the scenario straight into the tables (fast: a few bulk inserts)."""
+    """Write the scenario straight into the tables (fast: a few bulk inserts).
+    ``operators``: that many more users, ``op0@...`` and on, Full Access administrators
+    in every ordinary group (bound mode maps one worker's login to each)."""
     rng = random.Random(seed)
     rows: dict[str, list[dict]] = {t: [] for t in ("groups", "users", "memberships")}
     for t in ("sessions", "locations", "booking_profiles", "integrations", "credit_settings"):
@@ -174,6 +194,8 @@ def build_scenario(
             group_id, f"owner{g}", "administrator", "full", owner=True
         )
         member(group_id, "ops", "administrator", "full")
+        for number in range(operators):
+            member(group_id, f"op{number}", "administrator", "full")
         names = [f"m{g}-{i}" for i in range(members)]
         # about a fifth of the members are someone from an earlier group as well
         names = [rng.choice(pool) if pool and rng.random() < 0.2 else n for n in names]
@@ -187,6 +209,7 @@ def build_scenario(
                 member(group_id, name, role, level, read_only=read_only)
             )
         pool.extend(n for n in names if n.startswith("m"))
+    scenario.operators = [email(f"op{number}") for number in range(operators)]
     for d in range(duel_groups):
         group_id = f"duel{d}"
         group(group_id)
@@ -321,8 +344,44 @@ def verify(
 
 
 @dataclass
+class Seat:
+    """Bound mode (docs/rules.md 9.1): one worker's own PostgreSQL login role, the
+    operator it is mapped to, and where its plans go for review by another worker:
+    ``mailbox/review/LOGIN`` holds the plans LOGIN is asked to approve,
+    ``mailbox/approved/LOGIN`` LOGIN's own plans once another worker approved them."""
+
+    login: str
+    email: str
+    url: str  # connects as ``login``
+    peers: dict[str, str]  # the other workers: login -> the email it acts as
+    mailbox: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Seat:
+        return cls(**json.loads(text))
+
+    def box(self, kind: str, login: str | None = None) -> Path:
+        folder = Path(self.mailbox) / kind / (login or self.login)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+
+def _post(plan_file: Path, folder: Path) -> Path:
+    """Move a plan file into a mailbox folder in one step (a reader never sees half)."""
+    target = folder / plan_file.name
+    os.replace(plan_file, target)
+    return target
+
+
+@dataclass
 class Worker:
-    """One process's share of the workload: random operations on shared members."""
+    """One process's share of the workload: random operations on shared members.
+    With a ``seat`` (bound mode) it connects as its own login role and acts as the
+    operator mapped to it; its bulk plans are approved by another worker before it
+    applies them, and it tries now and then to act as someone else (it must be refused)."""
 
     url: str
     scenario: Scenario
@@ -330,10 +389,11 @@ class Worker:
     iterations: int
     outcomes: list[dict] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
+    seat: Seat | None = None
 
     def run(self) -> list[dict]:
         self.rng = random.Random(self.seed)
-        self.db = connect(self.url)
+        self.db = connect(self.seat.url if self.seat else self.url)
         operations = {
             self.deactivate: 5,
             self.reactivate: 4,
@@ -344,6 +404,11 @@ class Worker:
             self.undo: 1,
             self.duel: 2,
         }
+        if self.seat is not None:
+            # the duelists have no logins: in bound mode a worker plays itself, and
+            # sends its plans for review, reviews others', applies approved ones
+            del operations[self.duel]
+            operations.update({self.impersonate: 2, self.review: 2, self.apply_approved: 2})
         try:
             for _ in range(self.iterations):
                 [operation] = self.rng.choices(list(operations), weights=list(operations.values()))
@@ -366,8 +431,13 @@ class Worker:
         group = self.rng.choice(self.scenario.groups)
         return group, self.rng.choice(self.scenario.members[group])
 
-    def actor(self, group: str) -> str:
+    def actor(self, group: str) -> str | None:
+        if self.seat is not None:  # bound: the login decides; naming oneself is allowed
+            return self.rng.choice((None, self.seat.email))
         return self.rng.choice((self.scenario.analyst, self.scenario.owners[group]))
+
+    def planner(self) -> str | None:
+        return self.actor("") if self.seat is not None else self.scenario.analyst
 
     def deactivate(self):
         group, who = self.pick()
@@ -429,15 +499,43 @@ class Worker:
             group, who = self.pick()
             action = "read_only" if self.rng.random() < 0.2 else "deactivate"
             targets.append({"email": who, "group": group, "action": action})
-        plan = plan_offboarding(self.db, targets, actor=self.scenario.analyst)
-        resolve = self.rng.random() < 0.5
-        summary = apply_plan(
-            self.db,
-            plan,
-            resolve_checklist=resolve,
-            batch_size=self.rng.randint(1, 4),
-            progress=False,
-        )
+        plan = plan_offboarding(self.db, targets, actor=self.planner())
+        if self.seat is None:
+            return self.applied(plan)
+        # bound: four eyes (docs/rules.md 9.2). Applying before the review is refused;
+        # the plan goes to another worker, who approves it when it gets to it
+        self.sequence = getattr(self, "sequence", 0) + 1
+        mine = self.seat.box("drafts") / f"{self.seat.login}--{self.seed}-{self.sequence}.json"
+        plan.save(mine)
+        if self.rng.random() < 0.3:
+            try:
+                apply_plan(self.db, mine, progress=False)
+            except Refused as refused:
+                if "approval" not in str(refused):
+                    raise
+            else:
+                return {"error": f"{self.seat.login} applied {mine.name} with no approval"}
+        reviewer = self.rng.choice(sorted(self.seat.peers))
+        _post(mine, self.seat.box("review", reviewer))
+        return {"outcome": "sent for review"}
+
+    def applied(self, plan) -> dict[str, Any]:
+        try:
+            summary = apply_plan(
+                self.db,
+                plan,
+                resolve_checklist=self.rng.random() < 0.5,
+                batch_size=self.rng.randint(1, 4),
+                progress=False,
+            )
+        except LockTimeout:
+            # a batch gave up waiting (a busy machine): the run is interrupted with some
+            # rows done; resume it, as its operator would, so that every change it made
+            # is counted (a lock timeout before the run started leaves no run)
+            run = self.interrupted_run()
+            if run is None:
+                raise
+            summary = self.finish(run)
         self.runs.append(summary.run)
         return {
             "outcome": "applied",
@@ -448,12 +546,118 @@ class Worker:
             },
         }
 
+    def interrupted_run(self, run: str | None = None) -> str | None:
+        """The run (``run``, or the latest) this process left interrupted, if any."""
+        r = s.offboard_runs.c
+        query = sa.select(r.run_id).where(r.process_pid == os.getpid(), r.state == "interrupted")
+        if run is not None:
+            query = query.where(r.run_id == run)
+        with self.db.read() as conn:
+            return conn.execute(query.order_by(r.started_at.desc()).limit(1)).scalar()
+
+    def finish(self, run: str):
+        """Resume ``run`` until done (each try may time out on a lock again)."""
+        for attempt in range(10):
+            try:
+                return resume_run(self.db, run, progress=False)
+            except LockTimeout:
+                if attempt == 9:
+                    raise
+                time.sleep(self.rng.uniform(0.1, 1.0))
+        raise AssertionError("unreachable")
+
+    def review(self):
+        """Bound: approve every plan other workers sent this one, and hand each back."""
+        assert self.seat is not None
+        approved = 0
+        for path in sorted(self.seat.box("review").glob("*.json")):
+            maker = path.name.split("--")[0]
+            approve_plan(self.db, path, actor=self.actor(""))
+            _post(path, self.seat.box("approved", maker))
+            approved += 1
+        return {"outcome": "reviewed" if approved else "nothing to review"}
+
+    def apply_approved(self):
+        """Bound: apply the oldest of this worker's plans that another one approved."""
+        assert self.seat is not None
+        waiting = sorted(self.seat.box("approved").glob("*.json"), key=os.path.getmtime)
+        if not waiting:
+            return {"outcome": "nothing approved yet"}
+        plan = Plan.load(waiting[0])
+        waiting[0].unlink()
+        try:
+            return self.applied(plan)
+        except Refused as refused:  # a second operator approved exactly this content
+            if "approval" not in str(refused):
+                raise  # a lock timeout, say: refused, not a finding
+            return {"error": f"approved plan {waiting[0].name} refused: {refused}"}
+
+    def undo_events(self, run: str, since: int) -> Counter:
+        e = s.audit_events.c
+        with self.db.read() as conn:
+            found = Counter(
+                dict(
+                    conn.execute(
+                        sa.select(e.action, sa.func.count())
+                        .where(e.run_id == run, e.event_id > since)
+                        .group_by(e.action)
+                    ).all()
+                )
+            )
+        return Counter(reactivated=found["reactivated"], changed=found["access_changed"])
+
+    def impersonate(self):
+        """Bound: act as another operator, approve one's own plan, forge the login of
+        an audit event, take another login's identity. Each must be refused."""
+        assert self.seat is not None
+        attempt = self.rng.choice(("actor", "self_approval", "forged_login", "session"))
+        if attempt == "actor":
+            group, who = self.pick()
+            other = self.seat.peers[self.rng.choice(sorted(self.seat.peers))]
+            try:
+                deactivate(self.db, who, group, actor=other, reason="impersonated")
+            except NotAuthorized:
+                return {"outcome": "impersonation refused"}
+            return {"error": f"{self.seat.login} deactivated {who} in {group} as {other}"}
+        if attempt == "self_approval":
+            group, who = self.pick()
+            plan = plan_offboarding(self.db, [{"email": who, "group": group}])
+            try:
+                approve_plan(self.db, plan)
+            except NotAuthorized:
+                return {"outcome": "impersonation refused"}
+            return {"error": f"{self.seat.login} approved its own plan"}
+        other = self.rng.choice(sorted(self.seat.peers))
+        statement = {
+            "forged_login": "INSERT INTO audit_events (at, actor_id, group_id, user_id, "
+            f"action, login) VALUES (now(), 'u-ops', '', '', 'deactivated', '{other}')",
+            "session": f'SET SESSION AUTHORIZATION "{other}"',
+        }[attempt]
+        with self.db.engine.connect() as conn:
+            try:
+                conn.exec_driver_sql(statement)
+            except sa.exc.DBAPIError as refused:
+                if "permission denied" in str(refused.orig):
+                    return {"outcome": "impersonation refused"}
+                raise
+            finally:
+                conn.rollback()
+        return {"error": f"{self.seat.login} was allowed: {statement}"}
+
     def undo(self):
         if not self.runs:
             return {"outcome": "nothing to undo"}
         run = self.rng.choice(self.runs)
-        result = undo_run(self.db, run, actor=self.scenario.analyst, progress=False)
-        counts = result.counts
+        since = last_event_id(self.db)
+        try:
+            counts = undo_run(self.db, run, actor=self.planner(), progress=False).counts
+        except LockTimeout:
+            # the undo stopped part-way (interrupted): resume finishes it; what it gave
+            # back is then read from the run's events since the undo began
+            if self.interrupted_run(run) is None:
+                raise
+            self.finish(run)
+            counts = self.undo_events(run, since)
         return {
             "outcome": "undone",
             "run": run,
@@ -478,17 +682,36 @@ class Worker:
         }
 
 
-def run_worker(url: str, scenario_json: str, seed: int, iterations: int, out: str) -> None:
+def run_worker(
+    url: str, scenario_json: str, seed: int, iterations: int, out: str, seat: str | None = None
+) -> None:
     """A worker process's entry point: the outcomes go to the JSON file ``out``."""
-    worker = Worker(url, Scenario.from_json(scenario_json), seed, iterations)
+    worker = Worker(
+        url,
+        Scenario.from_json(scenario_json),
+        seed,
+        iterations,
+        seat=Seat.from_json(seat) if seat else None,
+    )
     outcomes = worker.run()
     Path(out).write_text(json.dumps(outcomes))
 
 
 def run_workers(
-    url: str, scenario: Scenario, *, workers: int, iterations: int, folder: Path, seed: int = 0
+    url: str,
+    scenario: Scenario,
+    *,
+    workers: int,
+    iterations: int,
+    folder: Path,
+    seed: int = 0,
+    seats: list[Seat] | None = None,
+    watch: Callable[[], None] | None = None,
+    every: float = 5.0,
 ) -> list[dict]:
-    """``workers`` processes at once (spawned: each its own interpreter and engine)."""
+    """``workers`` processes at once (spawned: each its own interpreter and engine);
+    in bound mode worker i sits in ``seats[i]``. ``watch`` is called every ``every``
+    seconds while they work (a checkpoint that runs beside the writers)."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -496,12 +719,18 @@ def run_workers(
     processes = [
         context.Process(
             target=run_worker,
-            args=(url, scenario.to_json(), seed * 1000 + i, iterations, str(outputs[i])),
+            args=(url, scenario.to_json(), seed * 1000 + i, iterations, str(outputs[i]))
+            + ((seats[i].to_json(),) if seats else ()),
         )
         for i in range(workers)
     ]
     for process in processes:
         process.start()
+    while watch is not None and any(process.is_alive() for process in processes):
+        watch()
+        deadline = time.time() + every
+        while time.time() < deadline and any(process.is_alive() for process in processes):
+            time.sleep(0.2)
     for process in processes:
         process.join()
     outcomes = []
@@ -608,6 +837,26 @@ def active_members(db: Database, scenario: Scenario) -> list[tuple[str, str]]:
 
 
 @dataclass
+class Hands:
+    """Who plans, approves, applies, resumes and undoes a run of the crash phases.
+    Unbound: the analyst on the harness's own connection. Bound: the planner's own
+    login role (``db`` and ``url`` connect as it, the subprocesses too) and a second
+    worker's login that approves the plan (``approver``)."""
+
+    db: Database
+    url: str
+    actor: str | None
+    approver: Database | None = None
+
+    def plan(self, records: list[dict], plan_file: Path):
+        plan = plan_offboarding(self.db, records, actor=self.actor)
+        plan.save(plan_file)
+        if self.approver is not None:
+            approve_plan(self.approver, plan_file)
+        return plan
+
+
+@dataclass
 class CrashReport:
     killed: bool
     run: str | None
@@ -643,18 +892,20 @@ def kill_apply_and_resume(
     rows: int = 120,
     batch_size: int | None = None,
     undo: bool = True,
+    hands: Hands | None = None,
 ) -> CrashReport:
     """Plan ``rows`` active members, start ``opskit offboard apply`` and SIGKILL it at a
-    random instant; resume until done (sometimes killing the resume too); then check."""
+    random instant; resume until done (sometimes killing the resume too); then check.
+    ``url`` and ``db`` read (as the owner); ``hands`` act (default: the analyst on them)."""
+    hands = hands or Hands(db, url, scenario.analyst)
     initial = membership_states(db)
     since = last_event_id(db)
     targets = rng.sample(active_members(db, scenario), min(rows, len(active_members(db, scenario))))
     records = [
         {"email": e, "group": g, "reason": f"leaver {i}"} for i, (g, e) in enumerate(targets)
     ]
-    plan = plan_offboarding(db, records, actor=scenario.analyst)
     plan_file = folder / f"plan-{rng.random():.8f}.json"
-    plan.save(plan_file)
+    plan = hands.plan(records, plan_file)
     before = run_ids(db)
     resolve = rng.random() < 0.5
     batch_size = batch_size or rng.randint(1, 10)
@@ -666,7 +917,7 @@ def kill_apply_and_resume(
         "--batch-size",
         str(batch_size),
         "--db",
-        url,
+        hands.url,
         "--format",
         "json",
     ] + (["--resolve-checklist"] if resolve else [])
@@ -705,7 +956,7 @@ def kill_apply_and_resume(
     while run is not None and (pending_rows(db, run) > 0 or _state(db, run) != "done"):
         resumes += 1
         resume = subprocess.Popen(
-            [OPSKIT, "offboard", "resume", run, "--db", url],
+            [OPSKIT, "offboard", "resume", run, "--db", hands.url],
             env=opskit_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -731,7 +982,7 @@ def kill_apply_and_resume(
         if results.get("deactivated", 0) != applied:
             problems.append(f"run {run}: {dict(results)} for {applied} rows to apply")
         if undo:
-            undo_run(db, run, actor=scenario.analyst, progress=False)
+            undo_run(hands.db, run, actor=hands.actor, progress=False)
             problems += [f"after undo: {p}" for p in verify(db, initial, since=since)]
     elif run is None and membership_states(db) != initial:
         problems.append("killed before the run existed, yet members changed")
@@ -784,18 +1035,25 @@ def apply_at_once(url: str, plan_files: list[str], *, batch_size: int = 3) -> li
 
 
 def terminate_mid_run(
-    url: str, db: Database, scenario: Scenario, folder: Path, *, rows: int = 60
+    url: str,
+    db: Database,
+    scenario: Scenario,
+    folder: Path,
+    *,
+    rows: int = 60,
+    hands: Hands | None = None,
 ) -> list[str]:
     """PostgreSQL: start ``opskit offboard apply`` and, once it is under way, terminate
     its backends (``pg_terminate_backend``) until it gives up. It must say so in one line
-    with exit 2, and ``opskit offboard resume`` must finish the run once it can connect."""
+    with exit 2, and ``opskit offboard resume`` must finish the run once it can connect.
+    ``url`` and ``db`` read and terminate (as the owner); ``hands`` act."""
+    hands = hands or Hands(db, url, scenario.analyst)
     targets = [{"email": e, "group": g} for g, e in active_members(db, scenario)[:rows]]
-    plan = plan_offboarding(db, targets, actor=scenario.analyst)
     plan_file = folder / f"plan-terminated-{time.time_ns()}.json"
-    plan.save(plan_file)
+    plan = hands.plan(targets, plan_file)
     initial, since, before = membership_states(db), last_event_id(db), run_ids(db)
     name = f"opskit-victim-{os.getpid()}"
-    victim = sa.engine.make_url(url).update_query_dict({"application_name": name})
+    victim = sa.engine.make_url(hands.url).update_query_dict({"application_name": name})
     apply = subprocess.Popen(
         [OPSKIT, "offboard", "apply", str(plan_file), "--batch-size", "2"]
         + ["--db", victim.render_as_string(hide_password=False)],
@@ -838,7 +1096,7 @@ def terminate_mid_run(
         return problems + [f"expected one new run, found {sorted(new)}"]
     run = new.pop()
     resume = subprocess.run(
-        [OPSKIT, "offboard", "resume", run, "--db", url],
+        [OPSKIT, "offboard", "resume", run, "--db", hands.url],
         env=opskit_env(),
         capture_output=True,
         text=True,
@@ -849,6 +1107,6 @@ def terminate_mid_run(
     if pending_rows(db, run) or results_of(db, run)["deactivated"] != len(plan.to_apply):
         problems.append(f"run {run} after resume: {dict(results_of(db, run))}")
     problems += verify(db, initial, since=since)
-    undo_run(db, run, actor=scenario.analyst, progress=False)
+    undo_run(hands.db, run, actor=hands.actor, progress=False)
     problems += [f"after undo: {p}" for p in verify(db, initial, since=since)]
     return problems
