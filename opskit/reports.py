@@ -237,7 +237,7 @@ def _cutoffs(
 
     The subquery joins the policies to the instants of the few day counts they name, so
     the statement stays the same size however many groups have a policy (a literal row
-    per group made a statement of 27,000 rows when every group of the benchmark had one).
+    per group in one UNION ALL: SQLite refuses more than 500).
     """
     default_days = DEFAULT_DORMANT_DAYS if days is None else days
     default_grace = DEFAULT_GRACE_DAYS if grace_days is None else grace_days
