@@ -63,10 +63,11 @@ def _date(value: date | str, option: str) -> datetime:
     return datetime.combine(value, time())
 
 
-def group_policies(conn: Connection) -> dict[str, tuple[int | None, int | None]]:
-    """Every group's own policy: group id -> (dormant days, grace days), None: the default."""
-    rows = conn.execute(select(p.group_id, p.dormant_days, p.grace_days)).all()
-    return {row.group_id: (row.dormant_days, row.grace_days) for row in rows}
+def policy_days(conn: Connection) -> list[int]:
+    """The numbers of days the groups' policies name (dormant or grace), each once: a
+    handful, however many groups have a policy."""
+    named = conn.execute(select(p.dormant_days).union(select(p.grace_days))).scalars()
+    return sorted(days for days in set(named) if days is not None)
 
 
 def set_policy(

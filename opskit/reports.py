@@ -23,12 +23,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import (
     ColumnElement,
     Connection,
     DateTime,
+    Integer,
     Select,
     String,
     case,
@@ -47,7 +47,7 @@ from .checklist import REGISTRY, RESOLVABLE, pending_conditions
 from .clock import now, parse_time
 from .db import Database
 from .errors import BadInput
-from .policy import DEFAULT_DORMANT_DAYS, DEFAULT_GRACE_DAYS, group_policies, whole_days
+from .policy import DEFAULT_DORMANT_DAYS, DEFAULT_GRACE_DAYS, policy_days, whole_days
 from .rules import find_group
 from .spreadsheet import write_csv
 
@@ -85,12 +85,6 @@ DORMANT_COLUMNS = [
     "days_dormant",
     "full_access",
 ]
-# where a member's last activity came from (9.5), each from its own column of the query
-ACTIVITY_SOURCES = {
-    "last_sign_in_at": "sign_in",
-    "_appointment": "appointment",
-    "_record": "patient_record",
-}
 TRENDS_COLUMNS = ["month", "group_id", "group", "deactivations", "reactivations"]
 SUMMARY_COLUMNS = ["group_id", "group", "active", "inactive"]
 CANDIDATE_COLUMNS = ["email", "group", "action", "reason"]
@@ -219,6 +213,19 @@ def inactive_report(db: Database, *, group: str | None = None) -> pd.DataFrame:
     return frame[INACTIVE_COLUMNS]
 
 
+def _instants(at: datetime, days: list[int], name: str) -> Any:
+    """A small table ``(days, before)``: for each number of days, the instant that many
+    days before ``at``, computed here as the defaults' are (one rule for a cutoff)."""
+    rows = [
+        select(
+            literal(n, Integer).label("days"),
+            literal(at - timedelta(days=n), DateTime).label("before"),
+        )
+        for n in days
+    ]
+    return (union_all(*rows) if len(rows) > 1 else rows[0]).subquery(name)
+
+
 def _cutoffs(
     conn: Connection, at: datetime, days: int | None, grace_days: int | None
 ) -> tuple[ColumnElement, ColumnElement, Any]:
@@ -226,40 +233,37 @@ def _cutoffs(
     joining (``joined_by``) make them dormant, per group: the group's policy where it has
     one and the option does not override it, else the option, else the default. Returns
     the two expressions and the per-group subquery to join (None when every group shares
-    the same cutoffs)."""
+    the same cutoffs).
+
+    The subquery joins the policies to the instants of the few day counts they name, so
+    the statement stays the same size however many groups have a policy (a literal row
+    per group in one UNION ALL: SQLite refuses more than 500).
+    """
     default_days = DEFAULT_DORMANT_DAYS if days is None else days
     default_grace = DEFAULT_GRACE_DAYS if grace_days is None else grace_days
     signed_in_by = literal(at - timedelta(days=default_days), DateTime)
     joined_by = literal(at - timedelta(days=default_grace), DateTime)
     if days is not None and grace_days is not None:
         return signed_in_by, joined_by, None
-    per_group = [
-        select(
-            literal(group_id, String).label("group_id"),
-            literal(
-                at
-                - timedelta(
-                    days=default_days if days is not None or own_days is None else own_days
-                ),
-                DateTime,
-            ).label("signed_in_by"),
-            literal(
-                at
-                - timedelta(
-                    days=default_grace if grace_days is not None or own_grace is None else own_grace
-                ),
-                DateTime,
-            ).label("joined_by"),
-        )
-        for group_id, (own_days, own_grace) in group_policies(conn).items()
-    ]
-    if not per_group:
+    own = policy_days(conn)
+    if not own:
         return signed_in_by, joined_by, None
-    cut = (
-        union_all(*per_group).subquery("cutoffs")
-        if len(per_group) > 1
-        else per_group[0].subquery("cutoffs")
-    )
+    p = s.dormancy_policies.c
+    query = select(p.group_id).select_from(s.dormancy_policies)
+    signed: ColumnElement = signed_in_by
+    joined: ColumnElement = joined_by
+    if days is None:
+        instants = _instants(at, own, "dormant_instants")
+        query = query.outerjoin(instants, instants.c.days == p.dormant_days)
+        signed = func.coalesce(instants.c.before, signed_in_by)
+    if grace_days is None:
+        instants = _instants(at, own, "grace_instants")
+        query = query.outerjoin(instants, instants.c.days == p.grace_days)
+        joined = func.coalesce(instants.c.before, joined_by)
+    cut = query.add_columns(
+        type_coerce(signed, DateTime).label("signed_in_by"),
+        type_coerce(joined, DateTime).label("joined_by"),
+    ).subquery("cutoffs")
     return (
         func.coalesce(cut.c.signed_in_by, signed_in_by),
         func.coalesce(cut.c.joined_by, joined_by),
@@ -318,28 +322,24 @@ def dormant_report(
             .where(r.group_id == m.group_id, r.practitioner_id == m.user_id, r.created_at <= now_)
             .scalar_subquery()
         )
-        # the members not signed in since the cutoff, with their latest appointment and
-        # record: two index lookups each, materialised so that they run once
-        query = (
-            select(
-                m.group_id,
-                g.name.label("group"),
-                u.email,
-                u.email_key,
-                u.name,
-                m.role,
-                m.access_level,
-                m.last_sign_in_at,
-                type_coerce(last_appointment, DateTime).label("_appointment"),
-                type_coerce(last_record, DateTime).label("_record"),
-                m.joined_at,
-                type_coerce(signed_in_by, DateTime).label("signed_in_by"),
-                type_coerce(joined_by, DateTime).label("joined_by"),
-            )
-            .select_from(s.memberships)
-            .join(s.users, u.user_id == m.user_id)
-            .join(s.groups, g.group_id == m.group_id)
-        )
+        # 1. The members not signed in since their cutoff, with their latest appointment
+        # and record: one index lookup each (the indexes end with the time, so the latest
+        # is the entry before now), materialised so that they run once a member. One
+        # GROUP BY per source joined instead reads every appointment, 4.1 million at a
+        # million members (three quarters still to come), to answer for the 15% of
+        # members not signed in: slower on both databases (docs/performance.md).
+        query = select(
+            m.group_id,
+            m.user_id,
+            m.role,
+            m.access_level,
+            m.last_sign_in_at,
+            type_coerce(last_appointment, DateTime).label("_appointment"),
+            type_coerce(last_record, DateTime).label("_record"),
+            m.joined_at,
+            type_coerce(signed_in_by, DateTime).label("signed_in_by"),
+            type_coerce(joined_by, DateTime).label("joined_by"),
+        ).select_from(s.memberships)
         if cut is not None:
             query = query.outerjoin(cut, cut.c.group_id == m.group_id)
         query = query.where(
@@ -353,36 +353,47 @@ def dormant_report(
             query = query.where(m.group_id == find_group(conn, group).group_id)
         idle = query.cte("idle").prefix_with("MATERIALIZED")
         d = idle.c
+        # 2. Those with no activity since the cutoff either, named: users and groups are
+        # looked up for the candidates only; the latest activity and its source in SQL.
         last_active = _latest(db, d.last_sign_in_at, d._appointment, d._record)
-        query = select(
-            d.group_id,
-            d.group,
-            d.email,
-            d.name,
-            d.role,
-            d.access_level,
-            _time(db, d.last_sign_in_at),
-            _time(db, d._appointment),
-            _time(db, d._record),
-            _time(db, type_coerce(last_active, DateTime).label("last_active_at")),
-            _time(db, d.joined_at),
-        ).where(
-            # no activity since the cutoff
-            d._appointment.is_(None) | (d._appointment <= d.signed_in_by),
-            d._record.is_(None) | (d._record <= d.signed_in_by),
-            # some activity ever, or joined before the grace period
-            last_active.is_not(None) | (d.joined_at <= d.joined_by),
+        sources = (
+            (d.last_sign_in_at, "sign_in"),
+            (d._appointment, "appointment"),
+            (d._record, "patient_record"),
         )
-        # by group, then the longest idle first
-        query = query.order_by(d.group, func.coalesce(last_active, d.joined_at), d.email_key)
+        # the first source that holds the latest time: a sign-in wins a tie
+        activity = case(*((time_ == last_active, name) for time_, name in sources), else_=None)
+        query = (
+            select(
+                d.group_id,
+                g.name.label("group"),
+                u.email,
+                u.name,
+                d.role,
+                d.access_level,
+                _time(db, d.last_sign_in_at),
+                _time(db, type_coerce(last_active, DateTime).label("last_active_at")),
+                activity.label("activity"),
+                _time(db, d.joined_at),
+            )
+            .select_from(idle)
+            .join(s.users, u.user_id == d.user_id)
+            .join(s.groups, g.group_id == d.group_id)
+            .where(
+                # no activity since the cutoff
+                d._appointment.is_(None) | (d._appointment <= d.signed_in_by),
+                d._record.is_(None) | (d._record <= d.signed_in_by),
+                # some activity ever, or joined before the grace period
+                last_active.is_not(None) | (d.joined_at <= d.joined_by),
+            )
+            # by group, then the longest idle first
+            .order_by(g.name, func.coalesce(last_active, d.joined_at), u.email_key)
+        )
         frame = pd.read_sql(query, conn)
-    _times(frame, "last_sign_in_at", "_appointment", "_record", "last_active_at", "joined_at")
-    latest = [frame[column].eq(frame["last_active_at"]) for column in ACTIVITY_SOURCES]
-    # np.select takes the first source that holds the latest time: a sign-in wins a tie
-    chosen = np.select(latest, list(ACTIVITY_SOURCES.values()), default=None)  # type: ignore[call-overload]  # object choices: numpy's stubs know numbers only
-    frame["activity"] = pd.Series(chosen, index=frame.index, dtype=object)
-    idle = frame["last_active_at"].fillna(frame["joined_at"])
-    frame["days_dormant"] = (at - idle).dt.days.astype("int64")
+    _times(frame, "last_sign_in_at", "last_active_at", "joined_at")
+    frame["activity"] = frame["activity"].astype(object).where(frame["activity"].notna(), None)
+    idle_since = frame["last_active_at"].fillna(frame["joined_at"])
+    frame["days_dormant"] = (at - idle_since).dt.days.astype("int64")
     frame["full_access"] = (frame["access_level"] == s.FULL).astype(bool)
     return frame[DORMANT_COLUMNS]
 

@@ -110,6 +110,28 @@ def test_dormancy_starts_exactly_at_days_since_the_last_activity(db, clinic):
     assert _row(frame, clinic.frank)["days_dormant"] == 90
 
 
+def test_a_patient_record_exactly_days_old_is_dormant_a_second_younger_is_not(db, clinic):
+    _set_member(db, "g-harbour", "frank", last_sign_in_at=T0 - timedelta(days=200))
+    _set_member(db, "g-harbour", "mia", last_sign_in_at=T0 - timedelta(days=200))
+    _record(db, "frank", T0 - timedelta(days=90), ident="rx1")
+    _record(db, "mia", T0 - timedelta(days=90, seconds=-1), ident="rx2")
+    frame = dormant_report(db, days=90)
+    assert clinic.frank in _emails(frame)
+    assert clinic.mia not in _emails(frame)
+    frank = _row(frame, clinic.frank)
+    assert (frank["activity"], frank["days_dormant"]) == ("patient_record", 90)
+
+
+def test_a_record_or_appointment_not_yet_reached_is_no_activity(db, clinic):
+    # a record dated after the report's instant (a clock ahead, an import) counts only
+    # once that instant is reached, like an appointment still to come
+    _set_member(db, "g-harbour", "frank", last_sign_in_at=T0 - timedelta(days=200))
+    _record(db, "frank", T0 + timedelta(seconds=1), ident="rx1")
+    _appointment(db, "frank", T0 + timedelta(seconds=1), ident="x1")
+    row = _row(dormant_report(db, days=90), clinic.frank)
+    assert (row["activity"], row["days_dormant"]) == ("sign_in", 200)
+
+
 def test_a_member_without_activity_is_dormant_from_exactly_the_grace_period(db, clinic):
     _set_member(db, "g-harbour", "frank", last_sign_in_at=None, joined_at=T0 - timedelta(days=30))
     _set_member(
@@ -148,6 +170,64 @@ def test_each_group_follows_its_own_dormant_days(db, clinic):
     assert dormant_report(db).empty
 
 
+def test_a_group_policy_measures_appointments_exactly_at_its_days(db, clinic):
+    # Harbour idles at 30 days: an appointment exactly 30 days ago is dormant, one a
+    # second later is not; Summit keeps the default 90
+    set_policy(db, "g-harbour", actor=clinic.olivia, dormant_days=30)
+    for name in ("frank", "peter"):
+        _set_member(db, "g-harbour", name, last_sign_in_at=T0 - timedelta(days=200))
+    _set_member(db, "g-summit", "mia", last_sign_in_at=T0 - timedelta(days=200))
+    _appointment(db, "frank", T0 - timedelta(days=30), ident="x1")
+    _appointment(db, "peter", T0 - timedelta(days=30, seconds=-1), ident="x2")
+    _appointment(db, "mia", T0 - timedelta(days=30), group_id="g-summit", ident="x3")
+    frame = dormant_report(db)
+    assert clinic.frank in _emails(frame)
+    assert clinic.peter not in _emails(frame)
+    assert _row(frame, clinic.frank)["days_dormant"] == 30
+    assert _emails(frame, "g-summit") == set()
+
+
+def test_groups_with_different_policies_each_follow_their_own(db, clinic):
+    # Harbour: 60 days and the default grace; Summit: the default days and 5 days' grace;
+    # Solo: no policy. The report names each group's pair of days once per group.
+    set_policy(db, "g-harbour", actor=clinic.olivia, dormant_days=60)
+    set_policy(db, "g-summit", actor=clinic.sam, grace_days=5)
+    _set_member(db, "g-harbour", "frank", last_sign_in_at=T0 - timedelta(days=60))
+    _set_member(db, "g-harbour", "mia", last_sign_in_at=None, joined_at=T0 - timedelta(days=5))
+    _set_member(db, "g-summit", "mia", last_sign_in_at=None, joined_at=T0 - timedelta(days=5))
+    _set_member(db, "g-summit", "ops", last_sign_in_at=T0 - timedelta(days=60))
+    _set_member(db, "g-solo", "ops", last_sign_in_at=None, joined_at=T0 - timedelta(days=5))
+    frame = dormant_report(db)
+    assert _emails(frame) == {clinic.frank}
+    assert _emails(frame, "g-summit") == {clinic.mia}
+    assert _emails(frame, "g-solo") == set()
+    # --grace-days overrides Summit's grace and keeps Harbour's 60 days
+    frame = dormant_report(db, grace_days=5)
+    assert _emails(frame) == {clinic.frank, clinic.mia}
+    assert _emails(frame, "g-solo") == {clinic.ops}
+
+
+def test_the_report_follows_the_policies_of_hundreds_of_groups(db, clinic):
+    # more groups with a policy than SQLite takes SELECTs in one compound statement
+    # (500): the report's statement must not grow with the number of policies
+    many = [{"group_id": f"g-{n:03}", "name": f"Group {n:03}"} for n in range(600)]
+    policies_ = [
+        {
+            "group_id": row["group_id"],
+            "dormant_days": 10 + n % 7,
+            "set_by": "u-olivia",
+            "set_at": T0,
+        }
+        for n, row in enumerate(many)
+    ]
+    with db.begin() as conn:
+        conn.execute(insert(s.groups), many)
+        conn.execute(insert(s.dormancy_policies), policies_)
+    set_policy(db, "g-harbour", actor=clinic.olivia, dormant_days=10)
+    frame = dormant_report(db)
+    assert (len(frame), set(frame["group_id"])) == (7, {"g-harbour"})
+
+
 def test_days_given_to_the_report_override_every_group_policy(db, clinic):
     set_policy(db, "g-harbour", actor=clinic.olivia, dormant_days=5)
     frame = dormant_report(db)  # Harbour at 5 days: its 7 active members; elsewhere 90
@@ -175,6 +255,23 @@ def test_an_exempt_member_is_left_out_until_the_start_of_their_date(db, clinic, 
     assert clinic.frank in _emails(dormant_report(db, as_of="2026-08-01T00:00:00Z"))
     (row,) = exemptions(db)
     assert (row["email"], row["until"], row["active"]) == (clinic.frank, "2026-08-01", True)
+
+
+def test_an_exemption_ending_today_counts_the_member_again_now(db, clinic):
+    _set_member(db, "g-harbour", "frank", last_sign_in_at=T0 - timedelta(days=200))
+    exempt(db, clinic.frank, "g-harbour", until="2026-07-02", reason="leave", actor=clinic.olivia)
+    assert clinic.frank not in _emails(dormant_report(db))
+    exempt(db, clinic.frank, "g-harbour", until="2026-07-01", reason="back", actor=clinic.olivia)
+    assert clinic.frank in _emails(dormant_report(db))
+
+
+def test_an_exemption_in_one_group_leaves_the_member_dormant_in_another(db, clinic):
+    _set_member(db, "g-harbour", "mia", last_sign_in_at=T0 - timedelta(days=200))
+    _set_member(db, "g-summit", "mia", last_sign_in_at=T0 - timedelta(days=200))
+    exempt(db, clinic.mia, "g-summit", until="2026-08-01", reason="leave", actor=clinic.sam)
+    frame = dormant_report(db)
+    assert clinic.mia in _emails(frame)
+    assert clinic.mia not in _emails(frame, "g-summit")
 
 
 # --- setting the policy ----------------------------------------------------------------
