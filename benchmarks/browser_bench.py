@@ -20,6 +20,8 @@ at the frozen clock. Each wait is bounded (``--timeout``); a notebook that raise
 does not finish is reported as such and the run goes on.
 
 Notebook 01's user table is reached through the selectors in ``SELECTORS`` only.
+Screenshots at 1440x900 (each notebook after Run All, and notebook 01 after each
+interaction) go to ``test-artifacts/browser-bench/`` (``--shots``), to look at.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from tests.browser.lab import (
     CHROMIUM_ARGS,
     REPO,
     LabServer,
+    Shots,
     copy_notebooks,
     new_page,
     notebook_panel,
@@ -59,6 +62,7 @@ NOTEBOOKS = [
     "04_inactive_report.ipynb",
     "05_dormant_review.ipynb",
 ]
+SHOTS = REPO / "test-artifacts" / "browser-bench"
 JUMP_TO_PAGE = 20_000
 SEARCH_TEXT = "smith"
 
@@ -220,7 +224,7 @@ def _timed(page, action, changed, timeout: float) -> float | None:
     return None
 
 
-def _interactions(page, timeout: float) -> list[Figure]:
+def _interactions(page, timeout: float, shots: Shots) -> list[Figure]:
     """Notebook 01's key interactions, each timed from the action to what it shows."""
     table = page.locator(SELECTORS["table"]).first
     figures: list[Figure] = []
@@ -237,6 +241,8 @@ def _interactions(page, timeout: float) -> list[Figure]:
         except Exception as error:  # a selector that no longer matches: say so, go on
             message = " ".join(str(error).split())[:120]
             figures.append(Figure(name, None, INTERACTION_TARGET, "s", f"failed: {message}"))
+        with contextlib.suppress(Exception):
+            shots(re.sub(r"\W+", "-", name).strip("-"))
 
     attempt(
         "next page",
@@ -318,7 +324,7 @@ def _interactions(page, timeout: float) -> list[Figure]:
     return figures
 
 
-def run(database: Path, *, notebooks: list[str], timeout: float) -> int:
+def run(database: Path, *, notebooks: list[str], timeout: float, shots: Path = SHOTS) -> int:
     from playwright.sync_api import sync_playwright
 
     over = 0
@@ -342,7 +348,7 @@ def run(database: Path, *, notebooks: list[str], timeout: float) -> int:
                 )
                 try:
                     for name in notebooks:
-                        figures = _notebook(browser, lab, name, timeout)
+                        figures = _notebook(browser, lab, name, timeout, shots)
                         print(f"\n{name}")
                         for figure in figures:
                             print(figure.line())
@@ -358,9 +364,21 @@ def run(database: Path, *, notebooks: list[str], timeout: float) -> int:
     return 1 if over else 0
 
 
-def _notebook(browser, lab: LabServer, name: str, timeout: float) -> list[Figure]:
+def _output_shots(page, shot: Shots, most: int = 12) -> None:
+    """A screenshot with each of the first ``most`` outputs scrolled into view."""
+    outputs = notebook_panel(page).locator(".jp-OutputArea-output")
+    with contextlib.suppress(Exception):
+        for index in range(min(outputs.count(), most)):
+            shot(f"output-{index + 1}", outputs.nth(index))
+
+
+def _notebook(browser, lab: LabServer, name: str, timeout: float, shots: Path) -> list[Figure]:
     page = new_page(browser, lab)
     page.set_viewport_size({"width": 1440, "height": 900})
+    folder = shots / name.removesuffix(".ipynb")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    shot = Shots(page, folder)
     figures: list[Figure] = []
     try:
         started = time.perf_counter()
@@ -369,13 +387,14 @@ def _notebook(browser, lab: LabServer, name: str, timeout: float) -> list[Figure
         first, idle, note = _run_all(page, name, timeout)
         figures.append(Figure("Run All: first meaningful screen", first, RUN_ALL_TARGET, "s"))
         figures.append(Figure("Run All: idle", idle, RUN_ALL_TARGET, "s", note))
+        _output_shots(page, shot)
         if idle is not None or note.startswith("a cell raised"):
             size, largest = _save(page, lab.notebook_dir / name, timeout)
             mb = 1024 * 1024
             figures.append(Figure("saved notebook", size / mb, SAVED_TARGET / mb, "MB"))
             figures.append(Figure("largest output", largest / mb, OUTPUT_TARGET / mb, "MB"))
         if name.startswith("01_") and idle is not None:
-            figures.extend(_interactions(page, min(timeout, 30.0)))
+            figures.extend(_interactions(page, min(timeout, 30.0), shot))
     finally:
         page.context.close()
         lab.shutdown_kernels()
@@ -394,6 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=180.0, help="seconds a notebook may take (180)"
     )
+    parser.add_argument(
+        "--shots",
+        type=Path,
+        default=SHOTS,
+        help=f"where screenshots go ({SHOTS.relative_to(REPO)})",
+    )
     options = parser.parse_args(argv)
     if not options.database.is_file():
         print(f"browser_bench: {options.database}: no such database file", file=sys.stderr)
@@ -401,7 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     if not CHROMIUM.exists():
         print(f"browser_bench: {CHROMIUM} not found (apt-get install -y chromium)", file=sys.stderr)
         return 2
-    return run(options.database, notebooks=options.notebook or NOTEBOOKS, timeout=options.timeout)
+    return run(
+        options.database,
+        notebooks=options.notebook or NOTEBOOKS,
+        timeout=options.timeout,
+        shots=options.shots,
+    )
 
 
 if __name__ == "__main__":

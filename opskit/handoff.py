@@ -218,6 +218,26 @@ def can_succeed(m: Any = s.memberships):
     )
 
 
+def successor_counts(members: Any):
+    """``members`` (a CTE or subquery with ``group_id`` and ``user_id``) with one more
+    column, ``successors``: how many of the group's members could take that member's
+    appointments (``can_succeed``, the member left out). Set-based: the eligible are
+    counted once per group, then the member themselves subtracted when eligible."""
+    pool = s.memberships.alias("pool")
+    per_group = (
+        select(pool.c.group_id, func.count().label("eligible"))
+        .where(pool.c.group_id.in_(select(members.c.group_id)), can_succeed(pool))
+        .group_by(pool.c.group_id)
+        .subquery("per_group")
+    )
+    me = s.memberships.alias("me")
+    joined = members.outerjoin(per_group, per_group.c.group_id == members.c.group_id).outerjoin(
+        me, and_(me.c.group_id == members.c.group_id, me.c.user_id == members.c.user_id)
+    )
+    successors = func.coalesce(per_group.c.eligible, 0) - case((can_succeed(me), 1), else_=0)
+    return select(*members.c, successors.label("successors")).select_from(joined)
+
+
 def booked_at(conn: Connection, slots: Iterable[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
     """Which (practitioner user_id, starts_at) of ``slots`` hold a booked appointment, in
     any group (it is one person's diary)."""

@@ -107,6 +107,22 @@ def whoami(db: Database) -> dict[str, Any]:
     }
 
 
+DEMO_ACTOR = "analyst@opskit.demo"
+
+
+def notebook_actor(
+    db: Database, actor: str | None = None, *, unbound: str = DEMO_ACTOR
+) -> str | None:
+    """Whom a notebook acts as: ``actor`` when one is named; else, in bound mode, the
+    user the login is mapped to (None for an unmapped login, which may only read);
+    else (no operator mapped, as in the demo) ``unbound``. Every change still goes
+    through ``acting_user``, which refuses anyone bound mode does not allow."""
+    if actor is not None and actor.strip():
+        return actor
+    who = whoami(db)
+    return who["user"] if who["mode"] == "bound" else unbound
+
+
 _LOGIN = re.compile(r"[^\s\x00-\x1f\x7f]{1,128}")
 
 

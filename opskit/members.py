@@ -600,7 +600,13 @@ class Viewer:
         return MemberFilter(visible_to=None if self.sees_every_group else self.user_id, **where)
 
 
-def viewer(db: Database, actor: str) -> Viewer:
+def viewer(db: Database, actor: str | None) -> Viewer:
+    if actor is None or not actor.strip():
+        raise BadInput(
+            "required: say whose groups to list (an unmapped login acts as nobody, see "
+            "'opskit operators add')",
+            column="actor",
+        )
     with db.read() as conn:
         user = find_user(conn, actor, option="actor")
         query = (

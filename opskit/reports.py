@@ -49,7 +49,7 @@ from .db import Database
 from .errors import BadInput
 from .policy import DEFAULT_DORMANT_DAYS, DEFAULT_GRACE_DAYS, policy_days, whole_days
 from .rules import find_group
-from .spreadsheet import write_csv
+from .spreadsheet import write_frame_csv
 
 m = s.memberships.c
 u = s.users.c
@@ -496,15 +496,19 @@ def write_candidates_csv(
         raise BadInput(f"not a dormant report: no column {', '.join(sorted(missing))}")
     keep = dormant if include_full_access else dormant[~dormant["full_access"].astype(bool)]
     target = Path(path)
-    rows = (
-        [email, group_id, "deactivate", f"dormant {int(days)} days"]
-        for email, group_id, days in zip(
-            keep["email"], keep["group_id"], keep["days_dormant"], strict=True
-        )
+    days = keep["days_dormant"].astype(int).astype(str)
+    rows = pd.DataFrame(
+        {
+            "email": keep["email"],
+            "group": keep["group_id"],
+            "action": "deactivate",
+            "reason": "dormant " + days + " days",
+        },
+        columns=CANDIDATE_COLUMNS,
     )
     try:
         with target.open("w", newline="", encoding="utf-8") as out:
-            write_csv(out, CANDIDATE_COLUMNS, rows)
+            write_frame_csv(out, rows)
     except OSError as error:  # no such folder, a full disk, a folder by that name, ...
         reason = error.strerror or type(error).__name__
         raise BadInput(f"cannot write the candidates: {reason}", file=str(target)) from None
@@ -650,15 +654,14 @@ def deactivations_by_month(
 
 
 def write_report_csv(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a report (any of the frames here) as CSV for people (``spreadsheet.write_csv``:
+    """Write a report (any of the frames here) as CSV for people (``spreadsheet.write_frame_csv``:
     a cell that looks like a formula stays text; an empty cell for a missing value);
     its folder is made. Returns the path."""
     target = Path(path)
-    values = frame.astype(object).where(frame.notna(), None)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("w", newline="", encoding="utf-8") as out:
-            write_csv(out, list(frame.columns), values.itertuples(index=False, name=None))
+            write_frame_csv(out, frame)
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise BadInput(f"cannot write the report: {reason}", file=str(target)) from None

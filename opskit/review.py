@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from . import schema as s
 from .clock import iso
-from .db import Database
+from .db import Database, in_values
 from .errors import BadInput
 from .offboard import Plan, plan_offboarding
 from .reports import dormant_report
@@ -52,6 +52,9 @@ class ReviewResult:
     candidates: int
     full_access_left_out: int
     notices: list[Path] = field(default_factory=list)
+    # the dormant report the plan was made from (Full Access members included), so a
+    # caller that shows it need not run the report a second time
+    dormant: pd.DataFrame | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         summary = self.plan.summary()
@@ -80,14 +83,18 @@ def _cell(value: Any) -> str:
 def _owners(db: Database, group_ids: list[str]) -> dict[str, list[str]]:
     m = s.memberships.c
     u = s.users.c
-    query = (
-        select(m.group_id, u.email)
-        .join(s.users, u.user_id == m.user_id)
-        .where(m.group_id.in_(group_ids), m.account_owner.is_(True), m.status == "active")
-        .order_by(m.group_id, u.email_key)
-    )
     owners: dict[str, list[str]] = {group_id: [] for group_id in group_ids}
     with db.read() as conn:
+        query = (
+            select(m.group_id, u.email)
+            .join(s.users, u.user_id == m.user_id)
+            .where(
+                in_values(conn, m.group_id, group_ids),  # one parameter, however many groups
+                m.account_owner.is_(True),
+                m.status == "active",
+            )
+            .order_by(m.group_id, u.email_key)
+        )
         for group_id, email in conn.execute(query):
             owners[group_id].append(email)
     return owners
@@ -118,7 +125,9 @@ def review_dormant(
     ]
     plan = plan_offboarding(db, targets, actor=actor, source="review dormant")
     plan_path = plan.save(out)
-    result = ReviewResult(plan, Path(plan_path), len(offboardable), len(dormant) - len(targets))
+    result = ReviewResult(
+        plan, Path(plan_path), len(offboardable), len(dormant) - len(targets), dormant=dormant
+    )
     if notify is not None:
         result.notices = _write_notices(db, dormant, plan, Path(notify))
     return result
@@ -131,11 +140,10 @@ def _write_notices(db: Database, dormant, plan: Plan, folder: Path) -> list[Path
     except OSError as error:
         raise BadInput(f"cannot make the folder: {error.strerror}", file=str(folder)) from None
     planned = {(row.group_id, row.email): row for row in plan.rows}
-    groups = list(dict.fromkeys(dormant["group_id"]))
-    owners = _owners(db, groups)
+    owners = _owners(db, list(dict.fromkeys(dormant["group_id"])))
     written = []
-    for group_id in groups:
-        rows = dormant[dormant["group_id"] == group_id]
+    # one pass over the report, split by group (not a scan of it per group)
+    for group_id, rows in dormant.groupby("group_id", sort=False):
         path = folder / f"dormant-{group_id}.csv"
         try:
             with path.open("w", newline="", encoding="utf-8") as notice:

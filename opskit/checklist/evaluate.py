@@ -21,7 +21,7 @@ from ..db import Database
 from ..errors import UnknownMember
 from ..rules import email_key, find_group, find_member, find_user
 from . import facts
-from .facts import FLAG, Scope, chunks, facts_query, state_table
+from .facts import FLAG, Scope, chunks, member_facts, state_table
 from .items import REGISTRY, ChecklistItem
 
 CHECKLIST_COLUMNS = [
@@ -44,8 +44,7 @@ _m = s.memberships.c
 def _read_facts(conn: Connection, scope: Scope, at: datetime) -> list[dict[tuple, Row]]:
     """Per item, in registry order: (group_id, user_id) -> what the member has there."""
     return [
-        {(r[0], r[1]): r for r in conn.execute(scope.narrow(facts_query(item, at), item))}
-        for item in REGISTRY
+        {(r[0], r[1]): r for r in conn.execute(member_facts(item, at, scope))} for item in REGISTRY
     ]
 
 

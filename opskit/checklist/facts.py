@@ -106,6 +106,15 @@ def facts_query(item: ChecklistItem, at: datetime, *, details: bool = True) -> S
     return query if item.plain_rows else query.group_by(*member)
 
 
+def member_facts(item: ChecklistItem, at: datetime, scope: Scope) -> Select:
+    """``facts_query`` over ``scope``, with the item's ``group_facts`` when it has any:
+    what evaluation reads of the item for every member in scope who has rows there."""
+    query = scope.narrow(facts_query(item, at), item)
+    if item.group_facts is None:
+        return query
+    return item.group_facts(query.cte(f"{item.id}_facts"))
+
+
 FLAG = 2  # the index of ``flag`` in a row of ``facts_query``
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, func, or_
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from .. import schema as s
@@ -115,6 +115,11 @@ class ChecklistItem:
     member_column: str = "user_id"  # the column of ``table`` naming the member
     reads: Callable[[Columns, datetime], ColumnElement[bool]] | None = None
     facts: Callable[[Columns], dict[str, ColumnElement[Any]]] = lambda c: {}
+    # facts that depend on the member's group rather than on their rows: given the
+    # per-member facts (a CTE starting with group_id, user_id, flag), the query that
+    # adds them, computed once per group (a correlated count per row would cost
+    # rows times members on a large group)
+    group_facts: Callable[[Any], Select] | None = None
     # at most one row per member, read as it is rather than grouped, so the summary
     # probes the table's unique (group_id, user_id) index per member; that suits a
     # table whose facts are in the index or few. Credit settings stay grouped: their
@@ -240,18 +245,12 @@ def _appointments_detail(state: str, found: Found, as_of: str) -> str:
     return f"no appointment after {as_of}"
 
 
-def _eligible_successors(c: Columns):
-    """How many colleagues could take the member's appointments (``opskit.handoff``'s
-    eligibility: active, not read-only, practitioner at clinical or full, not them)."""
-    from ..handoff import can_succeed
+def _with_successors(found: Any) -> Select:
+    """The member's facts and ``successors``: how many colleagues could take their
+    appointments (``opskit.handoff``'s eligibility, counted once per group)."""
+    from ..handoff import successor_counts
 
-    m = s.memberships.alias("successor")
-    return (
-        select(func.count())
-        .select_from(m)
-        .where(m.c.group_id == c.group_id, m.c.user_id != c.practitioner_id, can_succeed(m))
-        .scalar_subquery()
-    )
+    return successor_counts(found)
 
 
 # --------------------------------------------------------------------------- the registry
@@ -352,7 +351,7 @@ REGISTRY: tuple[ChecklistItem, ...] = (
         member_column="practitioner_id",
         # booked ones: a cancelled appointment needs no decision (docs/rules.md, hand-off)
         reads=lambda c, at: and_(c.starts_at > at, c.status == "booked"),
-        facts=lambda c: {"successors": func.max(_eligible_successors(c))},
+        group_facts=_with_successors,
         practitioner_only=True,
         counts=True,
         detail=_appointments_detail,

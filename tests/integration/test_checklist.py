@@ -99,7 +99,8 @@ class StatementCounter:
 
     @property
     def selects(self):
-        return [q for q in self.statements if q.lstrip().upper().startswith("SELECT")]
+        # a read: a SELECT, or one that names a common table expression first
+        return [q for q in self.statements if q.lstrip().upper().startswith(("SELECT", "WITH"))]
 
 
 def give_pending_settings(db, group_id, user_id):

@@ -365,6 +365,38 @@ def test_future_appointments_counts_booked_ones_and_says_who_could_take_them(db,
     assert "no eligible colleague" in row["detail"]
 
 
+def test_future_appointments_counts_colleagues_once_per_group_whoever_is_asked_about(db, clinic):
+    from opskit.checklist import checklist
+
+    book(db, "r1", "u-rita", "2026-07-03T10:00:00")  # read-only: not eligible herself
+    book(db, "m1", "u-mia", "2026-07-03T11:00:00", group="g-summit")  # alone in Summit
+
+    def details(rows):
+        return {
+            (r["group_id"], r["email"]): r["detail"]
+            for r in rows
+            if r["item"] == "future_appointments" and r["state"] == "advisory"
+        }
+
+    by_group = details(checklist(db, group="g-harbour")) | details(checklist(db, group="g-summit"))
+    assert {key: text.split(": ")[1] for key, text in by_group.items()} == {
+        (
+            "g-harbour",
+            clinic.peter,
+        ): "hand off to 2 eligible colleagues (auto or one by email) or cancel",
+        (
+            "g-harbour",
+            clinic.rita,
+        ): "hand off to 3 eligible colleagues (auto or one by email) or cancel",
+        ("g-summit", clinic.mia): "no eligible colleague to hand off to; cancel them",
+    }
+    selection = [("g-harbour", clinic.peter), ("g-harbour", clinic.rita), ("g-summit", clinic.mia)]
+    assert details(checklist(db, members=selection)) == by_group
+    assert details(checklist(db, user=clinic.rita)) == {
+        key: text for key, text in by_group.items() if key[1] == clinic.rita
+    }
+
+
 def _move_a0_to(successor_id, *, from_user="u-peter"):
     from opskit.handoff import Move
 

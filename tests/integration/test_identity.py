@@ -13,7 +13,14 @@ from sqlalchemy import select
 from opskit import schema as s
 from opskit.audit import audit_events
 from opskit.errors import BadInput, NotAuthorized, Refused
-from opskit.identity import add_operator, list_operators, remove_operator, whoami
+from opskit.identity import (
+    DEMO_ACTOR,
+    add_operator,
+    list_operators,
+    notebook_actor,
+    remove_operator,
+    whoami,
+)
 from opskit.lifecycle import deactivate, reactivate
 from opskit.members import list_members
 
@@ -63,6 +70,21 @@ def test_in_bound_mode_an_actor_naming_someone_else_is_refused(clinic, logins):
         # naming oneself is fine, in any case and spacing (R11)
         result = deactivate(db, email("peter"), "g-harbour", actor=" FIONA@example.test ")
     assert result.outcome == "deactivated"
+
+
+def test_a_notebook_acts_as_the_named_actor_else_the_bound_user_else_the_demo_analyst(
+    clinic, logins
+):
+    assert notebook_actor(logins.db, None) == DEMO_ACTOR  # unbound: the demo's analyst
+    assert notebook_actor(logins.db, email("olivia")) == email("olivia")
+    _bind(logins, "alice", "fiona")
+    with logins.acting("alice") as db:
+        assert notebook_actor(db, None) == email("fiona")
+        assert notebook_actor(db, "  ") == email("fiona")
+        # named: passed on as it is, so the verb's own check refuses anyone else
+        assert notebook_actor(db, email("olivia")) == email("olivia")
+    with logins.acting("mallory") as db:
+        assert notebook_actor(db, None) is None  # unmapped: acts as nobody
 
 
 def test_an_unmapped_login_may_read_but_not_change_anything(clinic, logins):

@@ -30,6 +30,8 @@ PUBLIC = {
     # docs/rules.md 9.1 and 9.2
     "verify_chain", "grant", "acting_user", "add_operator", "list_operators",
     "whoami", "approve_plan", "approvals", "Plan",
+    # issue 21: whom a notebook acts as (bound user, else the demo's analyst)
+    "notebook_actor",
 }  # fmt: skip
 
 

@@ -25,3 +25,33 @@ def test_write_csv_keeps_a_cell_with_a_carriage_return_in_its_row():
     write_csv(out, ["name", "n"], [["\rReturn", 1], ["=1+1", -5]])
     rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
     assert rows == [["name", "n"], ["'\rReturn", "1"], ["'=1+1", "'-5"]]
+
+
+def test_a_frame_is_written_cell_for_cell_as_write_csv_writes_its_rows():
+    import pandas as pd
+
+    from opskit.spreadsheet import write_frame_csv
+
+    frame = pd.DataFrame(
+        {
+            "=name": ["=1+1", "peter@example.test", None, "\rReturn"],
+            "n": [-5, 3, 0, 1],
+            "share": [0.5, float("nan"), -1.25, 2.0],
+            "flag": [True, False, True, None],
+            "at": pd.to_datetime(["2026-07-01T09:00:00Z", None, "2026-01-02T03:04:05Z", None]),
+        }
+    )
+
+    def both(frame):
+        rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+        expected, got = io.StringIO(), io.StringIO()
+        write_csv(expected, list(frame.columns), rows)
+        write_frame_csv(got, frame)
+        return got.getvalue(), expected.getvalue()
+
+    got, expected = both(frame)
+    assert got == expected
+    assert got.startswith('"\'=name"')  # the carriage return quotes every cell
+    got, expected = both(frame.head(3))
+    assert got == expected
+    assert got.splitlines()[1] == "'=1+1,'-5,0.5,True,2026-07-01 09:00:00+00:00"
