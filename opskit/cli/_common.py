@@ -166,7 +166,7 @@ def emit_rows(
         # color=True: CSV is data, so escape sequences inside values go out verbatim
         click.echo(out.getvalue(), nl=False, color=True)
         return
-    cells = [[cell_text(r.get(c)) for c in columns] for r in rows]
+    cells = [[v if type(v := r.get(c)) is str else cell_text(v) for c in columns] for r in rows]
     dimmed = [dim(r) for r in rows] if dim is not None and sys.stdout.isatty() else None
     emit_table(columns, cells, dimmed)
 

@@ -126,7 +126,8 @@ def _plan_cells(row) -> list[str]:
     """A plan row's cells in ``PLAN_TABLE`` order, read from its attributes."""
     values = list(_PLAN_TABLE_VALUES(row))
     values[_CHECKLIST] = ", ".join(row.checklist)
-    return [cell_text(value) for value in values]
+    # most cells are text already: only the others go through cell_text
+    return [value if type(value) is str else cell_text(value) for value in values]
 
 
 _CHECKLIST = PLAN_TABLE.index("checklist")
