@@ -113,7 +113,6 @@ def apply_plan(
         batch_size=int(batch_size),
         source=plan.source,
         planned_at=plan.created_at,
-        handing_off=any(row.handoff is not None for row in plan.rows),
     )
     require_approval(db, plan)  # bound mode: four eyes (docs/rules.md 9.2)
     run_id = start_run(db, plan, options)
