@@ -153,7 +153,8 @@ def _append(conn: Connection, events: Sequence[Sequence[Any]]) -> int:
     login = current_login(conn).login
     _, previous = _lock_head(conn)
     postgres = conn.dialect.name == "postgresql"
-    store = s.audit_events.c.at.type.bind_processor(conn.dialect) or (lambda v: v)
+    at_type = s.audit_events.c.at.type.dialect_impl(conn.dialect)
+    store = at_type.bind_processor(conn.dialect) or (lambda v: v)
     stored: dict[Any, Any] = {}
     rows = []
     append = rows.append
