@@ -156,7 +156,7 @@ def _append(conn: Connection, events: Sequence[Sequence[Any]]) -> int:
     at_type = s.audit_events.c.at.type.dialect_impl(conn.dialect)
     store = at_type.bind_processor(conn.dialect) or (lambda v: v)
     stored: dict[Any, Any] = {}
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     append = rows.append
     for event in events:
         at = event[0]

@@ -119,7 +119,8 @@ def newest_revision() -> str | None:
     start-up): a database at this revision is current. None when the lines do not name
     exactly one head; ``schema_state`` then asks alembic, and a test holds the two
     answers equal (``head_revision``)."""
-    revisions, parents = set(), set()
+    revisions: set[str] = set()
+    parents: set[str] = set()
     for script in (MIGRATIONS / "versions").glob("*.py"):
         for kind, value in _REVISION_LINE.findall(script.read_text(encoding="utf-8")):
             (revisions if kind == "revision" else parents).add(value)

@@ -482,7 +482,7 @@ def _handoffs(
     conn: Connection, ctx: _Context, numbers: Sequence[int], at: datetime
 ) -> BatchHandoff:
     """The batch's hand-off rows checked against the database (``offboard.handoff``)."""
-    rows = []
+    rows: list[PlanRow] = []
     if ctx.handing_off:  # a plan without a hand-off (most) skips the batch's rows
         planned = [ctx.planned[n] for n in numbers]
         rows = [r for r in planned if r.handoff is not None and r.action == "deactivate"]
