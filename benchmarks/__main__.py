@@ -9,8 +9,9 @@
    database and prints the load time (target: about two minutes at 1,000,000).
 2. Runs the checklist, report and user-table benchmarks on it; each prints its own
    figures with the target it is held to.
-3. Runs the bulk offboarding benchmark (its own databases: 200,000 memberships, with a
-   raw-SQL floor and the naive single-member loop measured in the same run).
+3. Runs the bulk offboarding benchmark (``offboard_bench``: the shared yardstick's data
+   at 20,000 and 200,000 memberships, 1,000,000 with ``--large``; plan and apply as whole
+   processes against the raw-SQL floor, then the hand-off's cost).
 
 Timings are wall-clock on a shared 2-core machine: read them beside the baselines
 printed in the same run.

@@ -1,31 +1,33 @@
-"""Bulk offboarding at scale: plan and apply against a raw-SQL floor and a naive loop.
+"""Bulk offboarding at the speed of the database (issue 20): opskit against the raw-SQL floor.
 
-    .venv/bin/python -m benchmarks.offboard_bench                     # SQLite, 200,000
+    .venv/bin/python -m benchmarks.offboard_bench                     # SQLite, 20,000 and 200,000
     .venv/bin/python -m benchmarks.offboard_bench --large             # and 1,000,000
+    .venv/bin/python -m benchmarks.offboard_bench --sizes 20000,200000,1000000 --repeat 3
     .venv/bin/python -m benchmarks.offboard_bench --pg postgresql://postgres@127.0.0.1/postgres
-    .venv/bin/python -m benchmarks.offboard_bench --handoff --members 1000000   # hand-off
+    .venv/bin/python -m benchmarks.offboard_bench --handoff --members 200000   # hand-off only
 
-For each size it builds a synthetic database (``opskit.load_synthetic``, cached
-per size and seed), picks half of the memberships (active, below Full Access) and
-measures, in the same run and on copies of the same database:
+For each size N the shared yardstick's generator (``benchmarks/gen.py``, vendored from
+``../shared/perf``) writes a dataset folder in the contract's format, and half of its
+memberships (never the groups' Full Access operator) become the targets CSV
+(``email,group``). Then, in rounds, as whole processes (start-up included):
 
-- **plan** and **apply** (``--resolve-checklist``), each in a child process that reports
-  its wall-clock seconds and its peak resident memory (``ru_maxrss``);
-- **floor**: the same end state (memberships, sessions, booking profiles, integrations,
-  credit rows, reminder levels, snapshots, audit rows) written with plain set-based SQL
-  in one transaction, no ledger, no checks, no Python per row;
-- **naive**: ``lifecycle.deactivate(..., resolve_checklist=True)`` called in a loop on a
-  sample, per member.
+- ``opskit load DIR`` into a base database (once per size; its time is printed);
+- on a fresh copy of the base: ``opskit offboard plan TARGETS --actor ops@example.test``
+  and ``opskit offboard apply PLAN --resolve-checklist``, each timed from start to exit
+  with its peak resident memory (``wait4``), its table printed to a file;
+- the **floor**: ``benchmarks/floor.py`` (SQLite, vendored from ``../shared/perf``) or
+  ``benchmarks/pg_floor.py`` (PostgreSQL, written the same way) on the same folder and
+  targets: plain set-based SQL reaching the same end state in one transaction, timed
+  for the offboarding only.
 
-Targets on SQLite: apply within 2x the floor, at least 20x faster per member than the
-naive loop, 10x the members at most 11x the time, peak memory under 1 GiB at 1,000,000.
-A busy machine slows everything; the ratios, measured side by side, are the figures to
-read. The end states of apply and floor are compared and any difference is printed.
+Medians of ``--repeat`` rounds (default 3) are printed with every run's seconds, and each
+figure with its target: plan <= 1.0x the floor, apply <= 2.0x (PostgreSQL 2.5x), peak
+memory under 1 GiB at 1,000,000, 10x the members at most 10x the time. The members
+opskit and the floor leave inactive are compared.
 
-``--handoff`` measures the hand-off instead: a tenth of the memberships (active
-practitioners below Full Access, each with a diary of about five appointments ahead)
-planned twice, without and with ``--handoff auto``, and each plan applied on fresh
-copies, in rounds. Target: the hand-off adds at most 50% to apply's time.
+The hand-off's cost (issue 18) follows: the same leavers (a tenth of the memberships,
+active practitioners with about five future appointments each, from ``opskit demo``'s
+synthetic data) applied without and with ``--handoff auto``. Target: at most +50%.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import random
 import resource
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,12 +57,22 @@ from opskit.db import connect  # noqa: E402
 
 ANALYST = "analyst@opskit.demo"
 TARGETS = {
+    "plan_vs_floor": 1.0,
     "apply_vs_floor": 2.0,
-    "naive_speedup": 20.0,
-    "scale_10x": 11.0,
+    "apply_vs_floor_pg": 2.5,
     "peak_mb": 1024.0,
     "handoff_overhead": 1.5,
 }
+HERE = Path(__file__).resolve().parent
+# the yardstick's clock and actor: its sessions start 2026-11-01, its appointments are
+# on 2026-12-01, and floor.py offboards at this instant as "ops"
+FLOOR_NOW = "2026-11-27T12:00:00Z"
+FLOOR_ACTOR = "ops@example.test"
+OPSKIT = [
+    sys.executable,
+    "-c",
+    "import sys; from opskit.cli import main; sys.argv[0] = 'opskit'; main()",
+]
 
 
 # ----------------------------------------------------------------------------- databases
@@ -239,15 +252,6 @@ def _child_main(kind: str, args: list[str]) -> None:
         db = connect(url, migrate=False)
         run = apply_plan(db, args[1], resolve_checklist=True, progress=False)
         detail = {"run": run.run, **run.counts}
-    elif kind == "floor":
-        ids = [int(i) for i in Path(args[1]).read_text().split()]
-        start, start_cpu = time.perf_counter(), time.process_time()
-        floor(url, ids)
-    elif kind == "naive":
-        rows = [line.split(",") for line in Path(args[1]).read_text().splitlines()]
-        start, start_cpu = time.perf_counter(), time.process_time()
-        naive(url, rows)
-        detail = {"members": len(rows)}
     elif kind == "build":
         from opskit import load_synthetic
 
@@ -258,275 +262,6 @@ def _child_main(kind: str, args: list[str]) -> None:
     print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": _peak_mb(), "detail": detail}))
 
 
-# ------------------------------------------------------------------------ the SQL floor
-
-
-def _json(dialect: str, *pairs: str) -> str:
-    fn = "json_build_object" if dialect == "postgresql" else "json_object"
-    return f"{fn}({', '.join(pairs)})"
-
-
-def _agg(dialect: str, expr: str) -> str:
-    return f"json_agg({expr})" if dialect == "postgresql" else f"json_group_array({expr})"
-
-
-def floor(url: str, membership_ids: list[int]) -> float:
-    """The same end state as apply --resolve-checklist, in plain set-based SQL, one
-    transaction. Returns the seconds it took."""
-    db = connect(url, migrate=False)
-    d = db.dialect
-    txt = "::text" if d == "postgresql" else ""
-    params = {"at": _now(), "actor": "u-analyst", "run": "floor"}
-    member = "t.group_id = x.group_id AND t.user_id = x.user_id"
-    in_targets = "(x.group_id, x.user_id) IN (SELECT group_id, user_id FROM bench_targets)"
-    items = [
-        (
-            "online_booking",
-            "booking_profiles",
-            "(x.directory_profile <> 'hidden' OR x.online_bookings <> 'disabled')",
-            _json(
-                d,
-                "'group_id'",
-                "x.group_id",
-                "'user_id'",
-                "x.user_id",
-                "'location_id'",
-                "x.location_id",
-            ),
-            "x.location_id",
-            _json(
-                d,
-                "'directory_profile'",
-                "x.directory_profile",
-                "'online_bookings'",
-                "x.online_bookings",
-            ),
-            "UPDATE booking_profiles AS x "
-            "SET directory_profile = 'hidden', online_bookings = 'disabled'",
-        ),
-        (
-            "integrations",
-            "integrations",
-            "x.enabled = TRUE",
-            _json(d, "'group_id'", "x.group_id", "'user_id'", "x.user_id", "'kind'", "x.kind"),
-            "x.kind",
-            _json(d, "'enabled'", "x.enabled"),
-            "UPDATE integrations AS x SET enabled = FALSE",
-        ),
-        (
-            "credits_auto_top_up",
-            "credit_settings",
-            "x.user_id IS NOT NULL AND x.auto_top_up = TRUE",
-            _json(d, "'credit_setting_id'", "x.credit_setting_id"),
-            "'credits_auto_top_up'",
-            _json(d, "'auto_top_up'", "x.auto_top_up"),
-            "UPDATE credit_settings AS x SET auto_top_up = FALSE",
-        ),
-        (
-            "appointment_reminders",
-            "reminder_levels",
-            "x.user_id IS NOT NULL",
-            _json(d, "'reminder_level_id'", "x.reminder_level_id"),
-            "'appointment_reminders'",
-            _json(d, "'name'", "x.name"),
-            "DELETE FROM reminder_levels AS x",
-        ),
-    ]
-    start = time.perf_counter()
-    with db.begin() as conn:
-        conn.execute(sa.text("DROP TABLE IF EXISTS bench_targets"))
-        conn.execute(
-            sa.text(
-                "CREATE TEMPORARY TABLE bench_targets "
-                "(membership_id INTEGER PRIMARY KEY, group_id VARCHAR(64), user_id VARCHAR(64))"
-            )
-        )
-        conn.execute(
-            sa.text("INSERT INTO bench_targets (membership_id) VALUES (:id)"),
-            [{"id": i} for i in membership_ids],
-        )
-        conn.execute(
-            sa.text(
-                "UPDATE bench_targets SET group_id = (SELECT group_id FROM memberships m "
-                "WHERE m.membership_id = bench_targets.membership_id), user_id = (SELECT "
-                "user_id FROM memberships m WHERE m.membership_id = bench_targets.membership_id)"
-            )
-        )
-        conn.execute(
-            sa.text("CREATE INDEX bench_targets_member ON bench_targets (group_id, user_id)")
-        )
-        for item, table, pending, key, label, before, change in items:
-            entry = _json(d, "'key'", key, "'label'", label, "'before'", before)
-            source = f"FROM {table} x JOIN bench_targets t ON {member} WHERE {pending}"
-            conn.execute(
-                sa.text(
-                    "INSERT INTO settings_snapshots "
-                    "(group_id, user_id, item, taken_at, data, run_id) "
-                    f"SELECT x.group_id, x.user_id, '{item}', :at, "
-                    f"{_json(d, chr(39) + 'rows' + chr(39), _agg(d, entry))}{txt}, :run "
-                    f"{source} GROUP BY x.group_id, x.user_id"
-                ),
-                params,
-            )
-            conn.execute(
-                sa.text(
-                    "INSERT INTO audit_events (at, actor_id, group_id, user_id, action, item, "
-                    'before, "after", run_id) '
-                    f"SELECT :at, :actor, x.group_id, x.user_id, 'checklist_resolved', '{item}', "
-                    f"{_agg(d, before)}{txt}, NULL, :run {source} GROUP BY x.group_id, x.user_id"
-                ),
-                params,
-            )
-            conn.execute(sa.text(f"{change} WHERE {in_targets} AND {pending}"))
-        conn.execute(
-            sa.text(
-                "INSERT INTO audit_events (at, actor_id, group_id, user_id, action, before, "
-                '"after", run_id) '
-                "SELECT :at, :actor, t.group_id, t.user_id, 'deactivated', "
-                f"{_json(d, chr(39) + 'status' + chr(39), chr(39) + 'active' + chr(39))}{txt}, "
-                + _json(
-                    d,
-                    "'status'",
-                    "'inactive'",
-                    "'sessions_revoked'",
-                    "(SELECT count(*) FROM sessions s WHERE s.group_id = t.group_id "
-                    "AND s.user_id = t.user_id AND s.revoked_at IS NULL)",
-                )
-                + f"{txt}, :run FROM bench_targets t"
-            ),
-            params,
-        )
-        conn.execute(
-            sa.text(
-                "UPDATE memberships SET status = 'inactive', status_changed_at = :at, "
-                "status_changed_by = :actor WHERE status = 'active' AND membership_id IN "
-                "(SELECT membership_id FROM bench_targets)"
-            ),
-            params,
-        )
-        conn.execute(
-            sa.text(
-                "UPDATE sessions SET revoked_at = :at WHERE revoked_at IS NULL AND "
-                "(group_id, user_id) IN (SELECT group_id, user_id FROM bench_targets)"
-            ),
-            params,
-        )
-        conn.execute(sa.text("DROP TABLE bench_targets"))
-    seconds = time.perf_counter() - start
-    db.dispose()
-    return seconds
-
-
-def _now():
-    from opskit.clock import now
-
-    return now()
-
-
-# ----------------------------------------------------------------------------- naive loop
-
-
-def naive(url: str, rows: list[list[str]]) -> None:
-    """The single-member API in a loop: one deactivation (with its checklist) per call."""
-    from opskit.lifecycle import deactivate
-
-    db = connect(url, migrate=False)
-    for group_id, email in rows:
-        deactivate(db, email, group_id, actor=ANALYST, resolve_checklist=True)
-    db.dispose()
-
-
-# ----------------------------------------------------------------------- end-state check
-
-
-END_STATE = {
-    "inactive memberships": "SELECT count(*) FROM memberships WHERE status = 'inactive'",
-    "open sessions": "SELECT count(*) FROM sessions WHERE revoked_at IS NULL",
-    "bookable profiles": "SELECT count(*) FROM booking_profiles WHERE directory_profile <> "
-    "'hidden' OR online_bookings <> 'disabled'",
-    "enabled integrations": "SELECT count(*) FROM integrations WHERE enabled = TRUE",
-    "individual auto top-ups": "SELECT count(*) FROM credit_settings WHERE user_id IS NOT NULL "
-    "AND auto_top_up = TRUE",
-    "individual reminder levels": "SELECT count(*) FROM reminder_levels WHERE user_id IS NOT NULL",
-    "snapshots": "SELECT count(*) FROM settings_snapshots",
-    "deactivated events": "SELECT count(*) FROM audit_events WHERE action = 'deactivated'",
-    "checklist_resolved events": "SELECT count(*) FROM audit_events "
-    "WHERE action = 'checklist_resolved'",
-}
-
-
-def end_state(url: str) -> dict[str, int]:
-    db = connect(url, migrate=False)
-    with db.read() as conn:
-        state = {name: conn.execute(sa.text(sql)).scalar_one() for name, sql in END_STATE.items()}
-    db.dispose()
-    return state
-
-
-# ------------------------------------------------------------------------------- driving
-
-
-class Size:
-    """One database size: its base, targets and plan, and the runs measured on it."""
-
-    def __init__(self, backend: Backend, members: int, seed: int) -> None:
-        self.backend, self.members, self.seed = backend, members, seed
-        self.base = backend.base(members, seed)
-        self.targets = pick_targets(self.base, members // 2, seed)
-        work = backend.workdir
-        self.source = write_csv(self.targets, work / f"targets-{members}.csv")
-        self.plan_path = work / f"plan-{members}.json"
-        self.ids_path = work / f"ids-{members}.txt"
-        self.ids_path.write_text("\n".join(str(t[0]) for t in self.targets))
-        self.figures: dict[str, Any] = {
-            "members": members,
-            "backend": backend.name,
-            "offboarded": len(self.targets),
-        }
-        self.applies: list[dict[str, Any]] = []
-        self.floors: list[dict[str, Any]] = []
-
-    def plan(self) -> None:
-        planned_on = self.backend.copy(self.base, "plan")
-        self.figures["plan"] = _child("plan", planned_on, str(self.source), str(self.plan_path))
-        self.backend.cleanup()
-
-    def pair(self) -> None:
-        """Apply and the floor once each, each on a fresh copy of the base."""
-        self.backend.cleanup()
-        ours = self.backend.copy(self.base, "apply")
-        self.applies.append(_child("apply", ours, str(self.plan_path)))
-        bare = self.backend.copy(self.base, "floor")
-        self.floors.append(_child("floor", bare, str(self.ids_path)))
-        ours_state, floor_state = end_state(ours), end_state(bare)
-        self.figures["end_state_differences"] = {
-            k: (ours_state[k], floor_state[k])
-            for k in ours_state
-            if ours_state[k] != floor_state[k]
-        }
-
-    def finish(self, sample: int, naive_too: bool) -> dict[str, Any]:
-        """Medians and the naive loop (the end states were compared after each pair)."""
-        f = self.figures
-        f["apply"], f["floor"] = _median_run(self.applies), _median_run(self.floors)
-        ratios = sorted(
-            a["seconds"] / b["seconds"] for a, b in zip(self.applies, self.floors, strict=True)
-        )
-        f["pair_ratio"] = ratios[(len(ratios) - 1) // 2]
-        if naive_too:
-            loop = self.backend.copy(self.base, "naive")
-            chosen = random.Random(self.seed + 1).sample(
-                self.targets, min(sample, len(self.targets))
-            )
-            sample_path = self.backend.workdir / f"naive-{self.members}.csv"
-            sample_path.write_text("\n".join(f"{g},{e}" for _, g, e in chosen))
-            f["naive"] = _child("naive", loop, str(sample_path))
-        self.backend.cleanup()
-        for path in (self.plan_path, self.ids_path):
-            path.unlink(missing_ok=True)
-        return f
-
-
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median wall-clock time (its CPU seconds and memory with it)."""
     ordered = sorted(runs, key=lambda m: m["seconds"])
@@ -535,46 +270,246 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
+# ------------------------------------------------------- whole processes beside the floor
+
+
+def _run(cmd: list[str], *, out: Path | None = None) -> dict[str, Any]:
+    """Run a whole process, stdout to ``out`` (else nowhere); its wall-clock seconds from
+    start to exit, CPU seconds and peak resident memory (its own, from ``wait4``)."""
+    env = {
+        **os.environ,
+        "OPSKIT_NOW": FLOOR_NOW,
+        "PYTHONPATH": str(HERE.parent),
+        "OPSKIT_DATABASE_URL": "",
+    }
+    with open(out or os.devnull, "wb") as sink, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            message = err.read().decode(errors="replace").strip()[-2000:]
+            raise RuntimeError(f"{' '.join(cmd[-6:])} failed ({proc.returncode}): {message}")
+    return {
+        "seconds": seconds,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak_mb": usage.ru_maxrss / 1024,
+    }
+
+
+class Yardstick:
+    """One size: the generated folder, its targets, the loaded base database, and the
+    plan, apply and floor runs measured on it."""
+
+    def __init__(self, backend: Backend, members: int, seed: int) -> None:
+        self.backend, self.members, self.seed = backend, members, seed
+        work = backend.workdir
+        self.folder = work / f"yardstick-{members}-{seed}"
+        if not (self.folder / "memberships.csv").exists():
+            partial = work / f"yardstick-{members}-{seed}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            subprocess.run(
+                [sys.executable, str(HERE / "gen.py"), str(partial), str(members), str(seed)],
+                check=True,
+            )
+            shutil.rmtree(self.folder, ignore_errors=True)
+            partial.rename(self.folder)
+        self.targets = work / f"yardstick-targets-{members}-{seed}.csv"
+        self.offboarded = _yardstick_targets(self.folder, self.targets, seed)
+        self.load, self.base = self._base()
+        self.runs: dict[str, list[dict[str, Any]]] = {"plan": [], "apply": [], "floor": []}
+        self.inactive: dict[str, int] = {}
+
+    def _base(self) -> tuple[dict[str, Any] | None, str]:
+        """The folder loaded by ``opskit load`` (timed), once per size and seed."""
+        b = self.backend
+        if b.pg:
+            name = f"opskit_yardstick_{self.members}_{self.seed}"
+            url = b._pg_url(name)
+            if b._pg_exists(name):
+                return None, url
+            b._pg_admin(f'CREATE DATABASE "{name}"')
+            try:
+                load = _run([*OPSKIT, "load", str(self.folder), "--db", url])
+            except BaseException:
+                b._pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                raise
+            b._pg_admin_db(name, "VACUUM ANALYZE")
+            return load, url
+        path = b.workdir / f"yardstick-{self.members}-{self.seed}.db"
+        if path.exists():
+            return None, f"sqlite:///{path}"
+        partial = path.with_suffix(".partial")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{partial}{suffix}").unlink(missing_ok=True)
+        load = _run([*OPSKIT, "load", str(self.folder), "--db", f"sqlite:///{partial}"])
+        raw = sqlite3.connect(partial)
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw.close()
+        partial.rename(path)
+        return load, f"sqlite:///{path}"
+
+    def round(self) -> None:
+        """Plan and apply on a fresh copy of the base, then the floor."""
+        b = self.backend
+        b.cleanup()
+        url = b.copy(self.base, "round")
+        plan = b.workdir / f"yardstick-plan-{self.members}.json"
+        shown = b.workdir / f"yardstick-shown-{self.members}.txt"
+        self.runs["plan"].append(
+            _run(
+                [*OPSKIT, "offboard", "plan", str(self.targets), "--actor", FLOOR_ACTOR]
+                + ["--out", str(plan), "--db", url],
+                out=shown,
+            )
+        )
+        self.runs["apply"].append(
+            _run(
+                [*OPSKIT, "offboard", "apply", str(plan), "--resolve-checklist", "--db", url],
+                out=shown,
+            )
+        )
+        self.inactive["opskit"] = _inactive(url)
+        b.cleanup()
+        plan.unlink(missing_ok=True)
+        shown.unlink(missing_ok=True)
+        self.runs["floor"].append(self._floor())
+
+    def _floor(self) -> dict[str, Any]:
+        out = self.backend.workdir / f"yardstick-floor-{self.members}.json"
+        if self.backend.pg:
+            url = self.backend._pg_url(f"opskit_floor_{self.members}")
+            url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+            cmd = [sys.executable, str(HERE / "pg_floor.py"), "--url", url]
+        else:
+            db = self.backend.workdir / f"yardstick-floor-{self.members}.db"
+            cmd = [sys.executable, str(HERE / "floor.py"), "--db", str(db)]
+        cmd[2:2] = [str(self.folder), str(self.targets)]
+        process = _run(cmd, out=out)
+        printed = json.loads(out.read_text())
+        out.unlink()
+        if not self.backend.pg:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        self.inactive["floor"] = printed["deactivated"]
+        return {"seconds": printed["floor_s"], "process_seconds": process["seconds"]}
+
+    def figures(self) -> dict[str, Any]:
+        medians = {k: statistics.median(r["seconds"] for r in v) for k, v in self.runs.items()}
+        return {
+            "backend": self.backend.name,
+            "members": self.members,
+            "offboarded": self.offboarded,
+            "load": self.load,
+            "median": medians,
+            "runs": {k: [round(r["seconds"], 2) for r in v] for k, v in self.runs.items()},
+            "peak_mb": {k: max(r["peak_mb"] for r in self.runs[k]) for k in ("plan", "apply")},
+            "cpu": {
+                k: statistics.median(r["cpu"] for r in self.runs[k]) for k in ("plan", "apply")
+            },
+            "inactive": dict(self.inactive),
+        }
+
+
+def _yardstick_targets(folder: Path, path: Path, seed: int) -> int:
+    """Half of the folder's memberships, never the groups' operator: ``email,group``."""
+    with (folder / "users.csv").open(newline="") as f:
+        email = {r["user_id"]: r["email"] for r in csv.DictReader(f)}
+    with (folder / "memberships.csv").open(newline="") as f:
+        pairs = [(r["group_id"], r["user_id"]) for r in csv.DictReader(f) if r["user_id"] != "ops"]
+    chosen = random.Random(seed).sample(pairs, len(pairs) // 2 + len(pairs) % 2)
+    if not path.exists():
+        with path.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["email", "group"])
+            writer.writerows((email[u], g) for g, u in chosen)
+    return len(chosen)
+
+
+def _inactive(url: str) -> int:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.text("SELECT count(*) FROM memberships WHERE status = 'inactive'")
+        ).scalar_one()
+    engine.dispose()
+    return int(found)
+
+
 def run(
     *,
-    members: int = 200_000,
+    sizes: list[int],
     seed: int = 1,
-    large: bool = False,
     pg: str | None = None,
-    sample: int = 200,
     workdir: str | None = None,
     repeat: int = 3,
 ) -> list[dict[str, Any]]:
-    """Measure at ``members/10`` and ``members`` (and 1,000,000 with ``large``).
-
-    The two sizes are measured in rounds: each round applies and runs the floor once
-    on each size, so that a slow spell of the machine (its speed varies by half over
-    minutes here) hits apply and floor, and both sizes, alike. Medians of ``repeat``
-    rounds are reported, with every run's seconds. 1,000,000 runs once after them: its
-    figure is memory."""
+    """Measure every size in ``repeat`` rounds (each round plans, applies and runs the
+    floor once per size, so that a slow spell of the shared machine hits every figure
+    alike) and print the medians with their targets."""
     folder = Path(workdir or Path(tempfile.gettempdir()) / "opskit-bench")
     folder.mkdir(parents=True, exist_ok=True)
     backend = Backend(folder, pg)
     try:
-        sizes = [Size(backend, members // 10, seed), Size(backend, members, seed)]
-        for size in sizes:
-            size.plan()
+        yardsticks = [Yardstick(backend, n, seed) for n in sorted(sizes)]
         for _ in range(max(repeat, 1)):
-            for size in sizes:
-                size.pair()
-        results = []
-        for size in sizes:
-            results.append(size.finish(sample, naive_too=size.members == members))
-            report(results[-1], results[-2] if len(results) > 1 else None)
-        if large and members < 1_000_000:
-            big = Size(backend, 1_000_000, seed)
-            big.plan()
-            big.pair()
-            results.append(big.finish(sample, naive_too=False))
-            report(results[-1], results[-2])
+            for yardstick in yardsticks:
+                yardstick.round()
+        results = [y.figures() for y in yardsticks]
     finally:
         backend.cleanup()
+    for index, figures in enumerate(results):
+        report(figures, results[index - 1] if index else None)
     return results
+
+
+def report(f: dict[str, Any], smaller: dict[str, Any] | None = None) -> None:
+    """The figures of one size, each with its target beside it."""
+    med, runs, peak = f["median"], f["runs"], f["peak_mb"]
+    pg = f["backend"] == "postgresql"
+    apply_target = TARGETS["apply_vs_floor_pg" if pg else "apply_vs_floor"]
+    load = f"load {f['load']['seconds']:.1f} s" if f["load"] else "load cached"
+    print(
+        f"\n{f['backend']}: {f['members']:,} memberships, offboarding {f['offboarded']:,} "
+        f"({load}; whole processes, medians of {len(runs['plan'])} rounds)"
+    )
+    big = f["members"] >= 1_000_000
+    memory = f"(target < {TARGETS['peak_mb']:.0f} MiB)" if big else ""
+
+    def line(name: str, key: str, note: str) -> None:
+        print(f"  {name:<28} {med[key]:>8.2f} s  runs {runs[key]}  {note}")
+
+    line(
+        "offboard plan",
+        "plan",
+        f"plan/floor {med['plan'] / med['floor']:.2f}x (target <= "
+        f"{TARGETS['plan_vs_floor']:g}x); CPU {f['cpu']['plan']:.1f} s; "
+        f"peak {peak['plan']:.0f} MiB {memory}",
+    )
+    line(
+        "offboard apply --resolve-ch.",
+        "apply",
+        f"apply/floor {med['apply'] / med['floor']:.2f}x (target <= {apply_target:g}x); "
+        f"CPU {f['cpu']['apply']:.1f} s; peak {peak['apply']:.0f} MiB {memory}",
+    )
+    line("raw-SQL floor", "floor", "(the offboarding statements only)")
+    state = f["inactive"]
+    same = "the same" if state.get("opskit") == state.get("floor") else "DIFFERENT"
+    print(
+        f"  inactive memberships after: opskit {state.get('opskit', 0):,}, floor "
+        f"{state.get('floor', 0):,} ({same})"
+    )
+    if smaller is not None:
+        scale = f["offboarded"] / smaller["offboarded"]
+        for key in ("plan", "apply", "floor"):
+            grew = med[key] / smaller["median"][key]
+            print(
+                f"  scaling {smaller['members']:,} -> {f['members']:,} ({scale:.0f}x the members): "
+                f"{key} takes {grew:.2f}x the time (target <= {scale:.0f}x)"
+                + (" (the database's own growth)" if key == "floor" else "")
+            )
 
 
 def run_handoff(
@@ -641,88 +576,40 @@ def report_handoff(f: dict[str, Any]) -> None:
     )
 
 
-def _ratio(a: dict, b: dict, key: str, per_a: int = 1, per_b: int = 1) -> float:
-    return (a[key] / per_a) / (b[key] / per_b)
-
-
-def report(f: dict[str, Any], small: dict[str, Any] | None = None) -> None:
-    """Print the figures, wall-clock and CPU, and the targets' verdicts.
-
-    On SQLite all the work happens in the measured process, so CPU seconds show the cost
-    without the noise of a busy machine; on PostgreSQL the server works in its own
-    processes and wall-clock is the figure."""
-    n = max(f["offboarded"], 1)
-    plan, apply, bottom = f["plan"], f["apply"], f["floor"]
-    print(f"\n{f['backend']}: {f['members']:,} memberships, offboarding {n:,}")
-    print(f"  {'':<32} {'wall s':>9} {'CPU s':>9}   note")
-
-    def line(name: str, m: dict, note: str) -> None:
-        print(f"  {name:<32} {m['seconds']:>9.2f} {m['cpu']:>9.2f}   {note}")
-
-    line("plan", plan, f"peak {plan['peak_mb']:.0f} MiB")
-    line(
-        "apply --resolve-checklist",
-        apply,
-        f"{apply['seconds'] / n * 1e3:.3f} ms/member, peak {apply['peak_mb']:.0f} MiB",
-    )
-    line(
-        "raw-SQL floor",
-        bottom,
-        f"apply/floor {_ratio(apply, bottom, 'seconds'):.2f}x wall, "
-        f"{_ratio(apply, bottom, 'cpu'):.2f}x CPU (target <= {TARGETS['apply_vs_floor']:g}x)",
-    )
-    if len(apply.get("all_seconds", [])) > 1:
-        print(
-            f"  {len(apply['all_seconds'])} runs each, medians above: apply "
-            f"{apply['all_seconds']} s, floor {bottom['all_seconds']} s; "
-            f"median of the pairs' ratios {f['pair_ratio']:.2f}x"
-        )
-    if "naive" in f:
-        k = f["naive"]["detail"]["members"]
-        line(
-            f"naive loop, {k} members",
-            f["naive"],
-            f"{f['naive']['seconds'] / k * 1e3:.2f} ms/member: apply is "
-            f"{_ratio(f['naive'], apply, 'seconds', k, n):.0f}x faster per member wall, "
-            f"{_ratio(f['naive'], apply, 'cpu', k, n):.0f}x CPU "
-            f"(target >= {TARGETS['naive_speedup']:g}x)",
-        )
-    if f["end_state_differences"]:
-        print(f"  end state differs (apply, floor): {json.dumps(f['end_state_differences'])}")
-    else:
-        print("  end state of apply and floor: the same counts in every table")
-    if small is not None:
-        scale = f["offboarded"] / small["offboarded"]
-        print(
-            f"  scaling {small['offboarded']:,} -> {n:,} members ({scale:g}x): apply takes "
-            f"{_ratio(apply, small['apply'], 'seconds'):.2f}x wall, "
-            f"{_ratio(apply, small['apply'], 'cpu'):.2f}x CPU "
-            f"(target <= {TARGETS['scale_10x'] * scale / 10:.1f}x); the floor takes "
-            f"{_ratio(bottom, small['floor'], 'seconds'):.2f}x wall, "
-            f"{_ratio(bottom, small['floor'], 'cpu'):.2f}x CPU (the database's own growth)"
-        )
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
         _child_main(argv[1], argv[2:])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--members", type=int, default=200_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--large", action="store_true", help="also 1,000,000 memberships")
-    parser.add_argument("--pg", metavar="URL", help="PostgreSQL server instead of SQLite")
-    parser.add_argument("--sample", type=int, default=200, help="naive loop sample size")
-    parser.add_argument("--workdir", help="where databases are built and cached")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="apply and floor this many times each (medians)"
+        "--sizes", default="20000,200000", help="memberships, comma-separated (20000,200000)"
     )
+    parser.add_argument("--large", action="store_true", help="also 1,000,000 memberships")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--pg", metavar="URL", help="PostgreSQL server instead of SQLite")
+    parser.add_argument("--workdir", help="where datasets and databases are built and cached")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (medians are printed)")
     parser.add_argument(
-        "--handoff", action="store_true", help="measure the hand-off's cost on apply instead"
+        "--handoff", action="store_true", help="measure only the hand-off's cost on apply"
+    )
+    parser.add_argument("--skip-handoff", action="store_true", help="skip the hand-off's cost")
+    parser.add_argument(
+        "--members", type=int, default=200_000, help="memberships for the hand-off's cost"
     )
     options = parser.parse_args(argv)
-    if options.handoff:
+    if not options.handoff:
+        sizes = [int(n) for n in options.sizes.split(",") if n.strip()]
+        if options.large and 1_000_000 not in sizes:
+            sizes.append(1_000_000)
+        run(
+            sizes=sizes,
+            seed=options.seed,
+            pg=options.pg,
+            workdir=options.workdir,
+            repeat=options.repeat,
+        )
+    if options.handoff or not options.skip_handoff:
         run_handoff(
             members=options.members,
             seed=options.seed,
@@ -730,16 +617,6 @@ def main(argv: list[str] | None = None) -> int:
             workdir=options.workdir,
             repeat=options.repeat,
         )
-        return 0
-    run(
-        members=options.members,
-        seed=options.seed,
-        large=options.large,
-        pg=options.pg,
-        sample=options.sample,
-        workdir=options.workdir,
-        repeat=options.repeat,
-    )
     return 0
 
 

@@ -8,18 +8,16 @@ writer takes the write lock up front, and PostgreSQL gets row locks through
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -43,6 +41,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DataError, OperationalError, ProgrammingError
 
 from .errors import BadInput, DatabaseUnavailable, NotAnOpskitDatabase, Refused
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///data/opskit.db"
 LOCK_TIMEOUT_DEFAULT = 10.0  # seconds
@@ -89,6 +90,8 @@ def resolve_url(url: str | None = None) -> str:
 
 
 def _alembic_config(connection: Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -96,11 +99,33 @@ def _alembic_config(connection: Connection) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
     assert head is not None, "the package ships its migrations"
     return head
+
+
+_REVISION_LINE = re.compile(r'^(down_revision|revision)\s*=\s*["\']([^"\']+)["\']', re.M)
+
+
+@functools.lru_cache(maxsize=1)
+def newest_revision() -> str | None:
+    """The head of the shipped migrations read from their ``revision`` and
+    ``down_revision`` lines, without importing alembic (about a third of a command's
+    start-up): a database at this revision is current. None when the lines do not name
+    exactly one head; ``schema_state`` then asks alembic, and a test holds the two
+    answers equal (``head_revision``)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        for kind, value in _REVISION_LINE.findall(script.read_text(encoding="utf-8")):
+            (revisions if kind == "revision" else parents).add(value)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 @contextmanager
@@ -261,9 +286,18 @@ class Database:
             tables = set(inspect(conn).get_table_names())
             if not tables:
                 return "empty"
-            revision = MigrationContext.configure(conn).get_current_revision()
+            revision = (
+                conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+                if "alembic_version" in tables
+                else None
+            )
         if revision is None:
             raise NotAnOpskitDatabase(f"{self.url} is not an opskit database (it has other tables)")
+        if revision == newest_revision():
+            return "current"
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         scripts = ScriptDirectory.from_config(config)
@@ -279,6 +313,8 @@ class Database:
 
     def upgrade(self) -> None:
         """Create the schema, or bring an older opskit database up to date."""
+        from alembic import command
+
         with self.engine.begin() as conn:
             command.upgrade(_alembic_config(conn), "head")
 

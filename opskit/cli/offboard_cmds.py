@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import operator
 import sys
 
 import click
 
 from ._common import (
     LibraryDefault,
+    cell_text,
     check_out_path,
     db_option,
     emit_record,
     emit_rows,
+    emit_table,
     format_option,
     open_db,
 )
@@ -101,18 +104,33 @@ def plan_cmd(csv_file, actor, group, out, action, reason, handoff, db_url, fmt):
         source=name,
     )
     plan.save(out)
-    rows = [r.to_dict() for r in plan.rows]
     if fmt == "json":
         emit_record({**plan.to_dict(), "plan": out}, "json")
     elif fmt == "csv":
-        emit_rows(rows, "csv", columns=PLAN_COLUMNS)
+        emit_rows([r.to_dict() for r in plan.rows], "csv", columns=PLAN_COLUMNS)
     else:
         summary = plan.summary()
         emit_record({"plan": out, "actor": plan.actor, **summary, "to do": plan.describe()}, fmt)
         click.echo()
-        for row in rows:
-            row["checklist"] = ", ".join(row["checklist"])
-        emit_rows(rows, "table", columns=PLAN_TABLE, dim=lambda r: r["blocker"] is not None)
+        emit_table(
+            PLAN_TABLE,
+            [_plan_cells(row) for row in plan.rows],
+            [row.blocker is not None for row in plan.rows] if sys.stdout.isatty() else None,
+        )
+
+
+_PLAN_TABLE_VALUES = operator.attrgetter(*PLAN_TABLE)
+
+
+def _plan_cells(row) -> list[str]:
+    """A plan row's cells in ``PLAN_TABLE`` order, read from its attributes."""
+    values = list(_PLAN_TABLE_VALUES(row))
+    values[_CHECKLIST] = ", ".join(row.checklist)
+    # most cells are text already: only the others go through cell_text
+    return [value if type(value) is str else cell_text(value) for value in values]
+
+
+_CHECKLIST = PLAN_TABLE.index("checklist")
 
 
 @offboard_group.command("apply")

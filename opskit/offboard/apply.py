@@ -133,6 +133,7 @@ class _Context:
     # user_id is only compared with it, never used)
     resolved: dict[int, str | None] = field(default_factory=dict)
     planned_at: str = ""  # when the plan was made (the hand-off's check starts there)
+    handing_off: bool = True  # does any row of the plan hand appointments off?
 
     def user_id(self, number: int) -> str | None:
         return self.resolved.get(number)
@@ -154,6 +155,7 @@ def _drive(
         batch_size=options.batch_size,
         planned={row.row: row for row in plan.rows},
         planned_at=plan.created_at,
+        handing_off=any(row.handoff is not None for row in plan.rows),
     )
     # Batches follow group order rather than the plan's: each batch then touches
     # neighbouring index and table pages, which is what keeps a large run linear (random
@@ -480,11 +482,10 @@ def _handoffs(
     conn: Connection, ctx: _Context, numbers: Sequence[int], at: datetime
 ) -> BatchHandoff:
     """The batch's hand-off rows checked against the database (``offboard.handoff``)."""
-    rows = [
-        ctx.planned[n]
-        for n in numbers
-        if ctx.planned[n].handoff is not None and ctx.planned[n].action == "deactivate"
-    ]
+    rows: list[PlanRow] = []
+    if ctx.handing_off:  # a plan without a hand-off (most) skips the batch's rows
+        planned = [ctx.planned[n] for n in numbers]
+        rows = [r for r in planned if r.handoff is not None and r.action == "deactivate"]
     return check_batch(conn, rows, ctx.planned_at, at)
 
 

@@ -163,7 +163,10 @@ def _target(fields: Mapping[str, Any], *, file: str, line: int) -> Target:
         group=group or None,
         action=normalise_action(fields.get("action"), file=file, line=line),
         reason=_text(fields.get("reason"), file=file, line=line, column="reason") or None,
-        handoff=_handoff(fields.get("handoff"), file=file, line=line),
+        # a file without a handoff column (most) skips the hand-off's parsing
+        handoff=_handoff(value, file=file, line=line)
+        if (value := fields.get("handoff")) is not None
+        else None,
     )
 
 

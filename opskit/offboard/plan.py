@@ -6,6 +6,7 @@ How a plan is written to and read from its file and a run's stored copy is ``pla
 from __future__ import annotations
 
 import functools
+import operator
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -73,10 +74,13 @@ class PlanRow:
     appointments: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        record = {name: getattr(self, name) for name in PLAN_COLUMNS}
+        record = dict(zip(PLAN_COLUMNS, _PLAN_VALUES(self), strict=True))
         record["checklist"] = list(self.checklist)
         record["appointments"] = [dict(a) for a in self.appointments]
         return record
+
+
+_PLAN_VALUES = operator.attrgetter(*PLAN_COLUMNS)  # a row's values in PLAN_COLUMNS order
 
 
 def shared(row: PlanRow) -> PlanRow:

@@ -177,7 +177,9 @@ def run_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
         summary = _summaries(conn, run_id)
         if not summary:
             raise UnknownRun(f"no offboarding run {run_id!r}", column="RUN")
-        rows = [dict(r._mapping) for r in conn.execute(query)]
+        result = conn.execute(query)
+        keys = list(result.keys())
+        rows = [dict(zip(keys, r, strict=True)) for r in result]
         if summary[0].pending:
             decided = {row["row"] for row in rows if row["result"] is not None}
             rows = [row for row in rows if row["result"] is not None]

@@ -150,6 +150,18 @@ def read_states(conn: Connection, membership_ids: Sequence[int], at: datetime) -
         query = select(*state_columns(m, at)).where(
             in_values(conn, s.memberships.c.membership_id, chunk)
         )
-        for row in conn.execute(query):
-            found[row.membership_id] = State.of(row)
+        # unpacked by position (state_columns' order): this runs once per planned member
+        for mid, _, _, status, level, read_only, owner, sessions, future, *flags in conn.execute(
+            query
+        ):
+            found[mid] = State(
+                membership_id=mid,
+                status=status,
+                access_level=level,
+                read_only=bool(read_only),
+                account_owner=bool(owner),
+                open_sessions=int(sessions or 0),
+                future_appointments=int(future or 0),
+                pending=_pending_items(tuple(map(bool, flags))),
+            )
     return found

@@ -70,6 +70,21 @@ def test_an_untouched_trail_verifies_intact_and_check_is_clean(clinic, db):
     assert "audit_chain_broken" not in {v["kind"] for v in check_invariants(db)}
 
 
+def test_an_events_time_is_stored_as_the_change_it_records_stores_its_time(clinic, db):
+    # events go to the driver as tuples: their time must still be written as SQLAlchemy
+    # writes every other time (on SQLite, text that sorts and compares alike)
+    deactivate(db, email("peter"), "g-harbour", actor=email("ops"))
+    with db.read() as conn:
+        at, changed = conn.execute(
+            text(
+                "SELECT e.at, m.status_changed_at FROM audit_events e JOIN memberships m "
+                "ON m.group_id = e.group_id AND m.user_id = e.user_id "
+                "WHERE e.action = 'deactivated'"
+            )
+        ).one()
+    assert at == changed
+
+
 def test_an_empty_trail_verifies_intact(db):
     assert verify_chain(db)["intact"]
 

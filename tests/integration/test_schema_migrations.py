@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from opskit.db import MIGRATIONS, connect
+from opskit.db import MIGRATIONS, connect, newest_revision
 from opskit.errors import DatabaseUnavailable
 
 
@@ -29,6 +29,24 @@ def test_the_migrations_form_one_line_of_history():
     scripts = ScriptDirectory.from_config(_config())
     assert len(scripts.get_heads()) == 1
     assert len(scripts.get_bases()) == 1
+
+
+def test_the_head_read_without_alembic_is_alembics_head():
+    # start-up recognises a current database from the scripts' revision lines alone
+    assert newest_revision() == ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def test_a_database_one_migration_behind_is_upgraded_on_connect(tmp_path):
+    url = f"sqlite:///{tmp_path}/behind.db"
+    engine = sa.create_engine(url)
+    scripts = ScriptDirectory.from_config(_config())
+    head = scripts.get_revision(scripts.get_current_head())
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), head.down_revision)
+    engine.dispose()
+    db = connect(url)
+    assert db.schema_state() == "current"
+    db.dispose()
 
 
 def test_a_database_made_by_the_first_opskit_upgrades_and_keeps_its_rows(tmp_path):
