@@ -8,7 +8,7 @@ from collections import namedtuple
 from datetime import datetime
 
 import pytest
-from sqlalchemy import DateTime, Integer, String
+from sqlalchemy import DateTime, Integer, String, literal, select
 
 from opskit import checklist as ck
 from opskit.checklist.changes import change_texts, restore_texts
@@ -57,6 +57,15 @@ def _one_row_per_member(item: ck.ChecklistItem) -> bool:
 def _found(item: ck.ChecklistItem, flag: int) -> tuple:
     """Facts as evaluation reads them for a member with rows (a row of facts_query)."""
     facts = {name: _sample(value.type) for name, value in item.facts(item.table.c).items()}
+    if item.group_facts is not None:  # the facts computed once per group join the row
+        members = select(
+            literal("g-1").label("group_id"),
+            literal("u-1").label("user_id"),
+            literal(1).label("flag"),
+        ).cte("found")
+        for column in item.group_facts(members).selected_columns:
+            if column.name not in ("group_id", "user_id", "flag"):
+                facts[column.name] = _sample(column.type)
     row = namedtuple("Facts", ["group_id", "user_id", "flag", *facts])  # noqa: PYI024
     return row("g-1", "u-1", flag, **facts)
 
