@@ -11,6 +11,7 @@ member with no activity, and no NaN, None or raw ISO text anywhere.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import pandas as pd
@@ -159,3 +160,30 @@ def owner_tables(view: OwnerView) -> dict[str, pd.DataFrame]:
         "findings": readable(view.findings),
         "trends": readable(trends),
     }
+
+
+def table_html(frame: pd.DataFrame) -> str:
+    """A table of ``owner_tables`` as HTML: text to the left, counts to the right, each
+    heading on its column's side (JupyterLab and Voila right-align every cell, which
+    leaves emails and names ragged)."""
+
+    def side(column: str) -> str:
+        values = frame[column].map(lambda v: str(v).replace(",", ""))
+        return "right" if len(values) and values.map(str.isdigit).all() else "left"
+
+    sides = {column: side(column) for column in frame.columns}
+    head = "".join(
+        f'<th style="text-align: {sides[c]}">{html.escape(str(c))}</th>' for c in frame.columns
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td style="text-align: {sides[c]}">{html.escape(str(v))}</td>'
+            for c, v in zip(frame.columns, row, strict=True)
+        )
+        + "</tr>"
+        for row in frame.itertuples(index=False, name=None)
+    )
+    return (
+        f'<table class="opskit-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    )

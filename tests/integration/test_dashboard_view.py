@@ -88,3 +88,32 @@ def test_a_member_never_active_reads_never_and_no_cell_shows_nan_none_or_iso_tex
         html = frame.to_html(index=False)
         for unreadable in ("NaN", "NaT", "None", "nan", "T00:", ":00.", "_"):
             assert unreadable not in html.replace(clinic.frank, ""), (unreadable, html)
+
+
+def test_an_owner_reads_text_from_the_left_and_counts_from_the_right(db, clinic):
+    import pandas as pd
+
+    from opskit.dashboard import table_html
+
+    frame = pd.DataFrame(
+        {
+            "Email": ["<b>x@example.test</b>", "y@example.test"],
+            "Days without activity": ["117", "1,203"],
+        }
+    )
+    page = table_html(frame)
+    assert '<th style="text-align: left">Email</th>' in page
+    assert '<th style="text-align: right">Days without activity</th>' in page
+    assert '<td style="text-align: left">&lt;b&gt;x@example.test&lt;/b&gt;</td>' in page
+    assert '<td style="text-align: right">1,203</td>' in page
+    # the dashboard's own tables: emails left, days without activity right
+    with db.begin() as conn:
+        m = s.memberships.c
+        conn.execute(
+            update(s.memberships)
+            .where(m.group_id == "g-harbour", m.user_id == "u-frank")
+            .values(last_sign_in_at=datetime(2026, 3, 5, 16, 40))
+        )
+    dormant = table_html(owner_tables(owner_view(db, "g-harbour"))["dormant"])
+    assert '<th style="text-align: left">Email</th>' in dormant
+    assert '<th style="text-align: right">Days without activity</th>' in dormant
