@@ -16,23 +16,31 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _RISKY = frozenset(FORMULA_STARTS)  # each one character: the first character decides
 
 
+def _safe(text: str) -> str:
+    return "'" + text if text[:1] in _RISKY else text
+
+
 def spreadsheet_safe(value: Any) -> str:
     """The cell's text, with ``'`` in front when a spreadsheet would take it for a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return _safe("" if value is None else str(value))
+
+
+def _write(
+    out: IO[str], header: Sequence[str], rows: Iterable[Sequence[str]], carriage_return: bool
+) -> None:
+    # the csv module quotes a "\n" but not a lone "\r" when lines end in "\n": text
+    # holding one (``carriage_return``) is written fully quoted, so the row stays one row
+    writer = csv.writer(
+        out, lineterminator="\n", quoting=csv.QUOTE_ALL if carriage_return else csv.QUOTE_MINIMAL
+    )
+    writer.writerow([spreadsheet_safe(name) for name in header])
+    writer.writerows(rows)
 
 
 def write_csv(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Write a header and rows of cells as spreadsheet-safe CSV to ``out``."""
     cells = [[spreadsheet_safe(cell) for cell in row] for row in rows]
-    # the csv module quotes a "\n" but not a lone "\r" when lines end in "\n": text
-    # holding one is written fully quoted, so that the row stays one row
-    carriage_return = any("\r" in cell for row in cells for cell in row)
-    writer = csv.writer(
-        out, lineterminator="\n", quoting=csv.QUOTE_ALL if carriage_return else csv.QUOTE_MINIMAL
-    )
-    writer.writerow([spreadsheet_safe(name) for name in header])
-    writer.writerows(cells)
+    _write(out, header, cells, any("\r" in cell for row in cells for cell in row))
 
 
 def _texts(values: Any) -> list[str]:
@@ -64,14 +72,6 @@ def write_frame_csv(out: IO[str], frame: Any) -> None:
     the same cells (a missing value empty, everything else ``str`` of it, formula
     starts quoted), with no call per cell, which a report of 100,000 rows and a
     dozen columns would spend seconds on."""
-    columns = []
-    for name in frame.columns:
-        column = [("'" + text) if text[:1] in _RISKY else text for text in _texts(frame[name])]
-        columns.append(column)
-    # a cell holding "\r" anywhere: every cell quoted (see write_csv)
+    columns = [[_safe(text) for text in _texts(frame[name])] for name in frame.columns]
     carriage_return = any("\r" in "".join(column) for column in columns)
-    writer = csv.writer(
-        out, lineterminator="\n", quoting=csv.QUOTE_ALL if carriage_return else csv.QUOTE_MINIMAL
-    )
-    writer.writerow([spreadsheet_safe(name) for name in frame.columns])
-    writer.writerows(zip(*columns, strict=True))
+    _write(out, list(frame.columns), zip(*columns, strict=True), carriage_return)
