@@ -198,6 +198,8 @@ def text_column(values: list[Any]) -> list[str]:
     comprehension (a large table has a million cells)."""
     if all(type(v) is str for v in values):
         return values
+    if all(type(v) is int for v in values):
+        return list(map(str, values))
     return [v if type(v) is str else "" if v is None else cell_text(v) for v in values]
 
 
