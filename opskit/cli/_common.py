@@ -7,7 +7,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -188,9 +188,19 @@ def emit_rows(
         # color=True: CSV is data, so escape sequences inside values go out verbatim
         click.echo(out.getvalue(), nl=False, color=True)
         return
-    cells = [[v if type(v := r.get(c)) is str else cell_text(v) for c in columns] for r in rows]
     dimmed = [dim(r) for r in rows] if dim is not None and sys.stdout.isatty() else None
-    emit_table(columns, cells, dimmed)
+    emit_columns(columns, [text_column([r.get(c) for r in rows]) for c in columns], dimmed)
+
+
+def text_column(values: list[Any]) -> list[str]:
+    """A column's values as cells (``cell_text``), converted a column at a time: a
+    column of text is taken as it is, and the others are converted by one
+    comprehension (a large table has a million cells)."""
+    if all(type(v) is str for v in values):
+        return values
+    if all(type(v) is int for v in values):
+        return list(map(str, values))
+    return [v if type(v) is str else "" if v is None else cell_text(v) for v in values]
 
 
 TABLE_LINES = 10_000  # lines a write: a million-row table is never one string
@@ -210,6 +220,27 @@ def emit_table(
         max(len(c), *map(len, values))
         for c, values in zip(columns, zip(*cells, strict=True), strict=True)
     ]
+    _emit_lines(columns, widths, cells, dimmed)
+
+
+def emit_columns(
+    columns: list[str], values: list[list[str]], dimmed: list[bool] | None = None
+) -> None:
+    """``emit_table`` with the cells given a column at a time (``values[i]`` is column
+    ``i``'s cells), as a caller that builds them column by column has them."""
+    if not values or not values[0]:
+        click.echo("(no rows)")
+        return
+    widths = [max(len(c), *map(len, cells)) for c, cells in zip(columns, values, strict=True)]
+    _emit_lines(columns, widths, list(zip(*values, strict=True)), dimmed)
+
+
+def _emit_lines(
+    columns: list[str],
+    widths: list[int],
+    cells: Sequence[Sequence[str]],
+    dimmed: list[bool] | None,
+) -> None:
     line = "  ".join(f"{{:<{w}}}" for w in widths).format
     click.echo(line(*columns).rstrip())
     click.echo("  ".join("-" * w for w in widths))

@@ -184,6 +184,9 @@ class _Planner:
                 # every membership with the reason it cannot be planned
                 manageable = [m for m in mine if m.status == "active" and m.group_id in ok]
                 mine = manageable or mine
+            if len(mine) == 1:  # most targets name one group: nothing to sort
+                expanded.append((target, (user, mine[0]), None))
+                continue
             for member in sorted(mine, key=lambda m: (names[m.group_id], m.group_id)):
                 expanded.append((target, (user, member), None))
 
@@ -197,42 +200,55 @@ class _Planner:
 
         # 2. one plan row per expansion, with the first blocker that applies
         rows: list[PlanRow] = []
+        first_row, lockout, intern = self.first_row, self.lockout, sys.intern
         for number, (target, pair, missing) in enumerate(expanded, start=start):
             row_action = target.action or action
-            row = PlanRow(
-                row=number,
-                line=target.line,
-                email=target.email.strip(),
-                action=row_action,
-                reason=target.reason or reason,
-            )
-            rows.append(row)
             self.handoffs.append(target.handoff)
             if pair is None:
-                row.blocker, row.message = "not_found", missing
+                row = PlanRow(
+                    row=number,
+                    line=target.line,
+                    email=target.email.strip(),
+                    action=row_action,
+                    reason=target.reason or reason,
+                    blocker="not_found",
+                    message=missing,
+                )
+                rows.append(row)
                 continue
             user, member = pair
-            state = states[member.membership_id]
-            row.group_id = sys.intern(member.group_id)
-            row.group = names[member.group_id]
-            row.user_id = user.user_id
-            row.email = user.email
-            row.name = user.name
-            row.access_level = sys.intern(state.access_level)
-            row.checklist = state.pending
-            row.sessions = state.open_sessions if row_action == "deactivate" else 0
-            row.future_appointments = state.future_appointments
-            row.fingerprint = state.fingerprint
-            row.blocker, row.message = self._blocker(
-                row,
-                state,
-                self.first_row.get(member.membership_id),
-                self.lockout[member.group_id],
+            mid, group_id = member.membership_id, member.group_id
+            state = states[mid]
+            # one constructor call with every field: this runs once per planned member
+            row = PlanRow(
+                number,
+                target.line,
+                user.email,
+                row_action,
+                intern(group_id),
+                names[group_id],
+                user.name,
+                intern(state.access_level),
+                target.reason or reason,
+                None,
+                None,
+                state.pending,
+                state.open_sessions if row_action == "deactivate" else 0,
+                state.future_appointments,
+                user.user_id,
+                state.fingerprint,
             )
-            self.first_row.setdefault(member.membership_id, number)
+            rows.append(row)
+            blocker = self._blocker(row, state, first_row.get(mid), lockout[group_id])
+            if blocker is not None:
+                row.blocker, row.message = blocker
+            first_row.setdefault(mid, number)
         return rows
 
-    def _blocker(self, row: PlanRow, state: State, first: int | None, lockout: tuple):
+    def _blocker(
+        self, row: PlanRow, state: State, first: int | None, lockout: tuple
+    ) -> tuple[str, str] | None:
+        """The first blocker that applies and its message, else None."""
         group = row.group
         if first is not None:
             return "duplicate", f"duplicate of row {first}"
@@ -251,7 +267,7 @@ class _Planner:
         # is what is there now: a group already without one is locked (R4)
         if lockout:
             return "would_lock_out", lockout_refusal(str(group), lockout[0])
-        return None, None
+        return None
 
     def _users(self, keys: set[str]) -> dict[str, Any]:
         found = {}

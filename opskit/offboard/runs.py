@@ -212,8 +212,13 @@ def run_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
                 for row in pending
             ]
             rows.sort(key=lambda row: row["row"])
+    shown: dict[Any, str | None] = {}  # a batch's rows share one time: formatted once
     for row in rows:
-        row["done_at"] = iso(row["done_at"])
+        at = row["done_at"]
+        text = shown.get(at)
+        if text is None:
+            text = shown[at] = iso(at)
+        row["done_at"] = text
     return rows
 
 
