@@ -81,8 +81,9 @@ SELECTORS = {
     "table": ".opskit-user-table",
     # the widget-html whose text changes with every page, filter and selection
     "status_line_texts": ["Showing ", "No members"],
-    # the pager's buttons are icons only (as tests/browser/test_01_users.py finds them)
-    "next_page": "button:has(.fa-chevron-right)",
+    # the pager's buttons are icons only, named by their tooltip (as
+    # tests/browser/test_01_users.py finds them)
+    "next_page": "Next page",
     "page_box": '.widget-text:has(.widget-label:text-is("Page")) input',
     "role_filter": 'select:has(option:text-is("Any role"))',
     "role_choice": "Practitioner",
@@ -187,10 +188,12 @@ def _run_all(page, name: str, timeout: float) -> tuple[float | None, float | Non
 
 
 def _save(page, path: Path, timeout: float) -> tuple[int, int]:
-    """Save the notebook (Ctrl+S); its size and its largest output's, in bytes."""
+    """Save the notebook (File > Save Notebook); its size and its largest output's, in
+    bytes. Through the menu: headless Chromium never passed Ctrl+S to JupyterLab, so the
+    wait ran out and only the 2-minute autosave wrote the file."""
     before = path.stat().st_mtime_ns
-    notebook_panel(page).locator(".jp-Notebook").click(position={"x": 5, "y": 5})
-    page.keyboard.press("Control+s")
+    page.get_by_role("menuitem", name="File", exact=True).click()
+    page.get_by_role("menuitem", name=re.compile(r"^Save Notebook\b")).first.click()
     deadline = time.monotonic() + timeout
     while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -244,10 +247,8 @@ def _interactions(page, timeout: float, shots: Shots) -> list[Figure]:
         with contextlib.suppress(Exception):
             shots(re.sub(r"\W+", "-", name).strip("-"))
 
-    attempt(
-        "next page",
-        lambda: status_changes("next page", table.locator(SELECTORS["next_page"]).first.click),
-    )
+    next_page = table.get_by_role("button", name=SELECTORS["next_page"]).first
+    attempt("next page", lambda: status_changes("next page", next_page.click))
 
     def jump() -> None:
         box = table.locator(SELECTORS["page_box"]).first
