@@ -7,8 +7,9 @@ the time to the first meaningful screen (the notebook's first table, chart or wi
 drawn) and to idle (every cell run, the kernel idle), then saves it and prints the saved
 file's size and its largest output. In notebook 01 it then drives the user table's key
 interactions (next page, jump to page 20,000, a filter, a search, select all matching,
-a member's details, deactivate one) and prints the time from each action to the change
-it makes on screen. Every figure is printed beside its target: Run All <= 10 s, each
+a member's details, deactivate one) and prints the time from each action to the first
+change it makes on screen (the table's "loading…" sign, or the new status line) and,
+below it, the time to the new status line. Every figure is printed beside its target: Run All <= 10 s, each
 interaction <= 1 s to a visible change, a saved notebook <= 5 MB (an output <= 1 MB).
 
 The database (SQLite, ``opskit demo --members 1000000 --seed 1``) is copied for the run,
@@ -216,6 +217,13 @@ def _status_line(table) -> str:
     )
 
 
+# the user table's "loading…" sign, visible once the kernel has worked 0.2 s on a change
+_BUSY_JS = """table => {
+    const label = table.querySelector('.opskit-busy-label');
+    return !!label && getComputedStyle(label).visibility === 'visible';
+}"""
+
+
 def _timed(page, action, changed, timeout: float) -> float | None:
     """Seconds from ``action()`` to ``changed()`` being true (None: not within timeout)."""
     started = time.perf_counter()
@@ -233,10 +241,26 @@ def _interactions(page, timeout: float, shots: Shots) -> list[Figure]:
     figures: list[Figure] = []
 
     def status_changes(name: str, action, note: str = "") -> None:
+        """The first visible change (the busy sign, or the new status line) against the
+        target, and when the new status line came."""
         before = _status_line(table)
-        seconds = _timed(page, action, lambda: _status_line(table) != before, timeout)
+        busy_at: list[float] = []
+
+        def changed() -> bool:
+            if not busy_at and table.evaluate(_BUSY_JS):
+                busy_at.append(time.perf_counter())
+            return _status_line(table) != before
+
+        started = time.perf_counter()
+        seconds = _timed(page, action, changed, timeout)
         after = _status_line(table)
-        figures.append(Figure(name, seconds, INTERACTION_TARGET, "s", note or f"-> {after[:70]!r}"))
+        busy = busy_at[0] - started if busy_at else None
+        shown = seconds if busy is None or seconds is None else min(busy, seconds)
+        how = "busy sign" if busy is not None and shown == busy else "result"
+        figures.append(Figure(name, shown, INTERACTION_TARGET, "s", f"({how})"))
+        figures.append(
+            Figure(f"  {name}: result", seconds, None, "s", note or f"-> {after[:70]!r}")
+        )
 
     def attempt(name: str, body) -> None:
         try:
