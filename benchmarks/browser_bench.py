@@ -283,13 +283,24 @@ def _interactions(page, timeout: float, shots: Shots) -> list[Figure]:
         try:
             body()
         except Exception as error:  # a selector that no longer matches: say so, go on
-            message = " ".join(str(error).split())[:120]
+            message = " ".join(str(error).split())[:400]
             figures.append(Figure(name, None, INTERACTION_TARGET, "s", f"failed: {message}"))
         with contextlib.suppress(Exception):
             shots(re.sub(r"\W+", "-", name).strip("-"))
 
-    next_page = table.get_by_role("button", name=SELECTORS["next_page"]).first
-    attempt("next page", lambda: status_changes("next page", next_page.click))
+    next_page = (
+        table.get_by_role("button", name=SELECTORS["next_page"])
+        .or_(table.locator("button:has(.fa-chevron-right)"))
+        .first
+    )
+
+    def click_next() -> None:
+        # Run All leaves the view at the table's foot: the pager sits under the
+        # notebook's toolbar, which takes the click, so bring it to the middle first
+        next_page.evaluate("button => button.scrollIntoView({block: 'center'})")
+        next_page.click()
+
+    attempt("next page", lambda: status_changes("next page", click_next))
 
     def jump() -> None:
         box = table.locator(SELECTORS["page_box"]).first
