@@ -9,7 +9,7 @@ so the checklist and the reports built on them cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,11 +41,9 @@ CHECKLIST_COLUMNS = [
 _m = s.memberships.c
 
 
-def _read_facts(conn: Connection, scope: Scope, at: datetime) -> list[dict[tuple, Row]]:
-    """Per item, in registry order: (group_id, user_id) -> what the member has there."""
-    return [
-        {(r[0], r[1]): r for r in conn.execute(member_facts(item, at, scope))} for item in REGISTRY
-    ]
+def _read_facts(conn: Connection, scope: Scope, at: datetime) -> list[Sequence[Row]]:
+    """Per item, in registry order: the facts of every member in scope with rows there."""
+    return [conn.execute(member_facts(item, at, scope)).all() for item in REGISTRY]
 
 
 def _members_query(scope: Scope) -> Select:
@@ -77,8 +75,8 @@ def evaluate(conn: Connection, scope: Scope, at: datetime) -> list[dict[str, Any
     as_of = iso(at)
     assert as_of is not None
     per_item = [
-        (item, found_by_member, *_states(item, as_of))
-        for item, found_by_member in zip(REGISTRY, _read_facts(conn, scope, at), strict=True)
+        (_parts(item, found, as_of), _without_rows(item, as_of))
+        for item, found in zip(REGISTRY, _read_facts(conn, scope, at), strict=True)
     ]
     rows: list[dict[str, Any]] = []
     add = rows.append
@@ -95,35 +93,47 @@ def evaluate(conn: Connection, scope: Scope, at: datetime) -> list[dict[str, Any
             "role": role,
             "status": status,
         }
-        for item, found_by_member, without_rows, present in per_item:
-            found = found_by_member.get(key)
-            if found is None:  # most members of most items: the row is known in advance
-                add({**base, **without_rows[administrator]})
-                continue
-            flag = found[FLAG]
-            state = present[bool(flag)]
-            add(
-                {
-                    **base,
-                    "item": item.id,
-                    "state": state,
-                    "count": int(flag) if item.counts else None,
-                    "detail": item.detail(state, found, as_of),
-                }
-            )
+        for parts, without_rows in per_item:
+            part = parts.get(key)
+            # most members of most items have no row there: their part is known in advance
+            add({**base, **(without_rows[administrator] if part is None else part)})
     return rows
 
 
-def _states(item: ChecklistItem, as_of: str) -> tuple[list[dict[str, Any]], tuple[str, str]]:
-    """For ``evaluate``'s loop: the item's part of the row of a member with no row in
-    its table (by administrator), and the state of a member with rows (by flagged)."""
-    absent, present = state_table(item)
+def _without_rows(item: ChecklistItem, as_of: str) -> list[dict[str, Any]]:
+    """The item's part of the row of a member with no row in its table (by
+    administrator)."""
+    absent, _ = state_table(item)
     count = 0 if item.counts else None
-    without_rows = [
+    return [
         {"item": item.id, "state": state, "count": count, "detail": item.detail(state, None, as_of)}
         for state in absent
     ]
-    return without_rows, present
+
+
+def _parts(item: ChecklistItem, found: Sequence[Row], as_of: str) -> dict[tuple, dict[str, Any]]:
+    """(group_id, user_id) -> the item's part of the row of a member with rows there.
+
+    A part follows from the state and the facts alone (never from who the member is),
+    and a large group has few distinct ones (1 of 1 location, 2 appointments and 3
+    colleagues...): each is built once and shared, rows copy it."""
+    _, present = state_table(item)
+    shared: dict[tuple, dict[str, Any]] = {}
+    parts: dict[tuple, dict[str, Any]] = {}
+    for member in found:
+        flag = member[FLAG]
+        state = present[bool(flag)]
+        same = (state, *member[FLAG:])
+        part = shared.get(same)
+        if part is None:
+            part = shared[same] = {
+                "item": item.id,
+                "state": state,
+                "count": int(flag) if item.counts else None,
+                "detail": item.detail(state, member, as_of),
+            }
+        parts[(member[0], member[1])] = part
+    return parts
 
 
 def sort_key(row: Mapping[str, Any]) -> tuple:
