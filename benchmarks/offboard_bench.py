@@ -574,6 +574,10 @@ def report_handoff(f: dict[str, Any]) -> None:
         f"ratios {f['pair_ratio']:.2f}x (target <= {TARGETS['handoff_overhead']:g}x); "
         f"peak {handoff['peak_mb']:.0f} MiB"
     )
+    print(
+        f"  apply CPU without / with hand-off: {plain['cpu']:.2f} / {handoff['cpu']:.2f} s "
+        f"({handoff['cpu'] / plain['cpu']:.2f}x; wall is noisy on a shared machine)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

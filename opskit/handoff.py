@@ -534,13 +534,33 @@ def moves_table(conn: Connection) -> Table:
 
 
 def load_moves(conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> None:
-    """Insert ``rows`` (the table's columns in order) in one statement."""
+    """Insert ``rows`` (the table's columns in order): on PostgreSQL in one statement
+    (``listed``); on SQLite as tuples in one ``executemany`` to the driver, the times
+    converted once per distinct value. A bulk batch loads 100,000 moves: SQLite's
+    ``json_extract`` of nine columns a row and the JSON built for it took twice as
+    long."""
     columns = [(c.name, c.type) for c in table.columns]
-    conn.execute(
-        insert(table).from_select([c for c, _ in columns], select(listed(conn, rows, columns)))
-    )
     if conn.dialect.name == "postgresql":
+        conn.execute(
+            insert(table).from_select([c for c, _ in columns], select(listed(conn, rows, columns)))
+        )
         conn.exec_driver_sql(f"ANALYZE {table.name}")  # temporary tables get no statistics
+        return
+    dialect = conn.dialect
+    store = DateTime().dialect_impl(dialect).bind_processor(dialect) or datetime.isoformat
+    times = [i for i, (_, type_) in enumerate(columns) if isinstance(type_, DateTime)]
+    stored: dict[Any, Any] = {}
+    data = []
+    for row in rows:
+        row = list(row)
+        for i in times:
+            when = row[i]
+            row[i] = stored.get(when) or stored.setdefault(when, store(when))
+        data.append(tuple(row))
+    if data:
+        names = ", ".join(c for c, _ in columns)
+        marks = ", ".join("?" * len(columns))
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", data)
 
 
 def write_moves(
@@ -559,9 +579,13 @@ def write_moves(
     per appointment (``appointment_reassigned`` / ``appointment_cancelled``), built by
     the database. Returns how many appointments changed."""
     t = table.c
-    expected = conn.execute(select(func.count()).select_from(table)).scalar_one()
+    expected, reassigned = conn.execute(
+        select(func.count(), func.count(t.to_user_id)).select_from(table)
+    ).one()
     changed = 0
     for reassigning in (True, False):
+        if not (reassigned if reassigning else expected - reassigned):
+            continue  # an UPDATE of no rows still reads the whole table of moves
         statement = update(s.appointments).where(
             # the IN beside the join keeps SQLite on the primary key: without it,
             # UPDATE ... FROM scans every appointment

@@ -44,6 +44,7 @@ from ..handoff import (
     Leaver,
     _diary_at,
     booked_at,
+    can_succeed,
     digest,
     listed,
     load_moves,
@@ -132,7 +133,7 @@ def check_batch(
     table, and three statements find what changed since planning: booked appointments
     of the leaver that the plan does not list, planned ones no longer as planned, and
     successors booked at the time since. Whether each named successor is still
-    eligible is decided once per successor (``successor_lack``). A row whose hand-off
+    eligible is one UPDATE of the table (``_successors_checked``). A row whose hand-off
     in the plan file is not as planning writes it is stale too."""
     since = parse_time(planned_at, where="the plan's created_at") if planned_at else at
     found = BatchHandoff()
@@ -140,7 +141,7 @@ def check_batch(
         return found
     leaving = {(r.group_id, r.user_id) for r in rows}
     seen: set[str] = set()
-    planned: list[list[Any]] = []  # the moves_table columns, the successor as its key
+    planned: list[list[Any]] = []  # the moves_table columns, the successor by email key
     leavers = []
     for row in rows:
         try:
@@ -150,24 +151,9 @@ def check_batch(
             continue
         leavers.append((row.row, row.group_id, row.user_id))
         planned.extend(moves)
-    named = successors(conn, {(m[3], m[7]) for m in planned if m[7] is not None})
-    lacking: dict[int, tuple[int, str]] = {}  # row -> (position, why), the first one
-    for move in planned:
-        row_no, position, group_id, key = move[1], move[2], move[3], move[7]
-        if key is not None:
-            member = named.get((group_id, key))
-            lack = (
-                "is leaving in the same change"
-                if member is not None and (group_id, member.user_id) in leaving
-                else successor_lack(member)
-            )
-            if lack is not None or member is None:
-                lacking.setdefault(row_no, (position, f"{key} {lack}"))
-                move[7] = None  # loaded all the same, so as not to count as new below
-            else:
-                move[7] = member.user_id
     table = found.table = moves_table(conn)
     load_moves(conn, table, planned)
+    lacking = _successors_checked(conn, table, leaving)
     t = table.c
 
     leaver = listed(conn, leavers, [("row_no", Integer()), *_MEMBER_COLUMNS])
@@ -222,6 +208,53 @@ def check_batch(
     return found
 
 
+def _successors_checked(
+    conn: Connection, table: Table, leaving: set[tuple[Any, Any]]
+) -> dict[int, tuple[int, str]]:
+    """Give each planned reassignment in ``table`` its successor's user id, set-based:
+    one UPDATE finds it by email key when the successor is still eligible in the group
+    (``can_succeed``). A successor who is not, or who leaves in the same batch, is
+    looked at once per (group, successor) with ``successor_lack`` for the words, and
+    their moves keep no user id (so they count neither as new nor as booked). Returns
+    per row its first such move: (position, why)."""
+    t = table.c
+    eligible = (
+        select(_m.user_id)
+        .join(s.users, _u.user_id == _m.user_id)
+        .where(_u.email_key == t.to_email, _m.group_id == t.group_id, can_succeed())
+        .scalar_subquery()
+    )
+    conn.execute(update(table).where(t.to_email.is_not(None)).values(to_user_id=eligible))
+    pairs = conn.execute(
+        select(t.group_id, t.to_email, t.to_user_id).where(t.to_email.is_not(None)).distinct()
+    ).all()
+    bad = {(g, key) for g, key, user_id in pairs if user_id is None or (g, user_id) in leaving}
+    if not bad:
+        return {}
+    named = successors(conn, bad)
+    why = {}
+    for group_id, key in bad:
+        member = named.get((group_id, key))
+        leaves = member is not None and (group_id, member.user_id) in leaving
+        lack = "is leaving in the same change" if leaves else successor_lack(member)
+        why[(group_id, key)] = f"{key} {lack or 'is not eligible'}"
+    found = conn.execute(
+        select(t.appointment_id, t.row_no, t.position, t.group_id, t.to_email)
+        .where(in_values(conn, t.to_email, sorted({key for _, key in bad})))
+        .order_by(t.row_no, t.position)
+    ).all()
+    lacking: dict[int, tuple[int, str]] = {}
+    cleared = []
+    for appointment_id, row_no, position, group_id, key in found:
+        if (group_id, key) in bad:
+            cleared.append(appointment_id)
+            lacking.setdefault(row_no, (position, why[(group_id, key)]))
+    conn.execute(
+        update(table).where(in_values(conn, t.appointment_id, cleared)).values(to_user_id=None)
+    )
+    return lacking
+
+
 _MEMBER_COLUMNS = [("group_id", _a.group_id.type), ("user_id", _a.practitioner_id.type)]
 _OUTCOMES = ("reassigned", "cancelled")
 _ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!0{6})\d{6})?Z")
@@ -229,7 +262,8 @@ _ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!0{6})\d{6})?Z")
 
 def _planned_moves(row: PlanRow, seen: set[str]) -> list[list[Any]]:
     """A plan row's planned moves as ``moves_table`` rows (the successor as its email
-    key); anything not as planning writes it is an error (the row is stale)."""
+    key, its user id left to ``_successors_checked``); anything not as planning writes
+    it is an error (the row is stale)."""
     if not row.user_id or not row.group_id:
         raise ValueError("no member")
     moves = []
@@ -251,7 +285,7 @@ def _planned_moves(row: PlanRow, seen: set[str]) -> list[list[Any]]:
             key = None
         seen.add(appointment_id)
         moves.append(
-            [appointment_id, row.row, position, row.group_id, row.user_id, starts, text, key, key]
+            [appointment_id, row.row, position, row.group_id, row.user_id, starts, text, None, key]
         )
     return moves
 
