@@ -169,6 +169,22 @@ def _bools(frame: pd.DataFrame, *columns: str) -> None:
         frame[column] = frame[column].astype(bool)
 
 
+def _open_items(open_: np.ndarray) -> np.ndarray:
+    """Per row of ``open_`` (a column per ``OPEN_ITEMS`` item, true where it is open),
+    the open items' ids joined by commas: each row's columns read as the bits of a
+    number, which picks one of the few possible texts, each made once."""
+    items = list(_OPEN_COLUMNS)
+    texts = np.array(
+        [
+            ",".join(item for bit, item in enumerate(items) if code >> bit & 1)
+            for code in range(1 << len(items))
+        ],
+        dtype=object,
+    )
+    codes = open_.astype(np.intp) @ (1 << np.arange(len(items), dtype=np.intp))
+    return texts[codes]
+
+
 def inactive_report(db: Database, *, group: str | None = None) -> pd.DataFrame:
     """Inactive members: when, by whom and why, open checklist items, and findings.
 
@@ -206,10 +222,7 @@ def inactive_report(db: Database, *, group: str | None = None) -> pd.DataFrame:
     frame = _read(db, query, group)
     _times(frame, "deactivated_at")
     _bools(frame, *_OPEN_COLUMNS.values())
-    listed = pd.Series("", index=frame.index, dtype=object)
-    for item, column in _OPEN_COLUMNS.items():
-        listed = listed + frame[column].map({True: item + ",", False: ""}).astype(object)
-    frame["open_items"] = listed.str.rstrip(",").astype(str)
+    frame["open_items"] = _open_items(frame[list(_OPEN_COLUMNS.values())].to_numpy(bool))
     frame["finding"] = frame[list(FINDINGS)].any(axis=1)
     return frame[INACTIVE_COLUMNS]
 
