@@ -13,12 +13,16 @@ a summary first, then one page of members at a time; the full checklist goes to 
 from __future__ import annotations
 
 import html
+import operator
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
+from sqlalchemy import select
 
+from .. import schema as s
 from ..checklist import (
     CHECKLIST_COLUMNS,
     ITEMS,
@@ -55,6 +59,10 @@ PAGE_SIZE = 50
 SUCCESSOR_CHOICES = 200
 # the proposed changes a confirmation lists before "and N more"
 CONFIRM_LINES = 50
+# A checklist read this many seconds ago, with nothing recorded in the audit trail since,
+# is shown again instead of read again: notebook 02's table, widget and export each read
+# the group's (1.8 s CPU at 50,000 members) where one read serves the three
+REUSE_SECONDS = 60.0
 _CELL = "padding:3px 8px;border:1px solid #ddd;text-align:center;white-space:nowrap"
 _HEAD = "padding:3px 8px;border:1px solid #ddd;background:#fafafa;text-align:left"
 
@@ -180,13 +188,43 @@ def _more_html(shown: int, total: int, csv_hint: str) -> str:
     )
 
 
+def _last_event(db: Database) -> int | None:
+    """The audit trail's last event id: every change opskit makes records an event in
+    the same transaction, so an unchanged id says nothing opskit changed since."""
+    with db.read() as conn:
+        return conn.execute(select(s.audit_chain.c.last_event_id)).scalar()
+
+
 class ChecklistTable:
     """Checklist rows that a notebook shows as a summary and the coloured table of the
-    first ``PAGE_SIZE`` members (the rest: ``export_checklist_csv``)."""
+    first ``PAGE_SIZE`` members (the rest: ``export_checklist_csv``).
+
+    A table read by ``checklist_table`` for a group can stand in for a new read of that
+    group (``ChecklistWidget(table=...)``, ``export_checklist_csv(table=...)``) while it
+    is current: nothing recorded since it was read, and read ``REUSE_SECONDS`` ago at
+    most."""
 
     def __init__(self, rows: list[dict[str, Any]], *, limit: int = PAGE_SIZE) -> None:
         self.rows = rows
         self.limit = limit
+        # set by checklist_table: what it was read from, and when
+        self._source: tuple[Database, int | None, float] | None = None
+
+    def rows_of(self, db: Database, group: str) -> list[dict[str, Any]] | None:
+        """These rows, if they are the checklist of ``group`` (id or name) in ``db`` and
+        still current; else None: read it again."""
+        if self._source is None:
+            return None
+        source, last_event, read_at = self._source
+        first = self.rows[0]
+        if (
+            source is not db
+            or group not in (first["group_id"], first["group"])
+            or time.monotonic() - read_at > REUSE_SECONDS
+            or _last_event(db) != last_event
+        ):
+            return None
+        return self.rows
 
     def _repr_html_(self) -> str:
         members, _, _ = _tally(self.rows)
@@ -225,7 +263,20 @@ def checklist_table(
     members: Iterable[Any] | None = None,
 ) -> ChecklistTable:
     """The checklist of a group, a user or a selection, ready to display."""
-    return ChecklistTable(checklist(_database(db), group=group, user=user, members=members))
+    db = _database(db)
+    # read before the rows: a change committed in between makes the table look older
+    # than it is (read again once more), never newer
+    last_event, read_at = _last_event(db), time.monotonic()
+    table = ChecklistTable(checklist(db, group=group, user=user, members=members))
+    if group is not None and user is None and members is None and table.rows:
+        table._source = (db, last_event, read_at)
+    return table
+
+
+def _group_rows(db: Database, group: str, table: ChecklistTable | None) -> list[dict[str, Any]]:
+    """The checklist of a group: ``table``'s rows when they are that, and current."""
+    reused = table.rows_of(db, group) if table is not None else None
+    return checklist(db, group=group) if reused is None else reused
 
 
 def export_checklist_csv(
@@ -235,9 +286,17 @@ def export_checklist_csv(
     group: str | None = None,
     user: str | None = None,
     members: Iterable[Any] | None = None,
+    table: ChecklistTable | None = None,
 ) -> Path:
-    """Write the checklist report to a CSV file and return its path (as given)."""
-    rows = checklist(_database(db), group=group, user=user, members=members)
+    """Write the checklist report to a CSV file and return its path (as given).
+
+    ``table``: a ``checklist_table`` of the same group, written as it is while it is
+    current (see ``ChecklistTable``) instead of reading the group again."""
+    db = _database(db)
+    if group is not None and user is None and members is None:
+        rows = _group_rows(db, group, table)
+    else:
+        rows = checklist(db, group=group, user=user, members=members)
     return _write_csv(rows, path)
 
 
@@ -249,12 +308,21 @@ def _write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     # built a column at a time (not ``to_frame``'s frame of row dicts) and written by the
     # frame writer, with no call per cell: 300,000 rows cost seconds the other way
     frame = pd.DataFrame(
-        {column: [row.get(column) for row in rows] for column in CHECKLIST_COLUMNS},
+        {column: _column(rows, column) for column in CHECKLIST_COLUMNS},
         columns=CHECKLIST_COLUMNS,
     )
     with open(path, "w", encoding="utf-8", newline="") as out:
         write_frame_csv(out, frame)
     return path
+
+
+def _column(rows: list[dict[str, Any]], column: str) -> list[Any]:
+    """One column of the rows, read by ``map`` (no Python call per row), or ``None``
+    where a row has none."""
+    try:
+        return list(map(operator.itemgetter(column), rows))
+    except KeyError:
+        return [row.get(column) for row in rows]
 
 
 def _message(text: str, kind: str = "info") -> str:
@@ -268,7 +336,8 @@ class ChecklistWidget(w.VBox):
 
     The group's summary comes first; the members list and the table show one page of
     ``PAGE_SIZE`` members (narrowed by the search box), and the selection is kept across
-    pages and searches."""
+    pages and searches. ``table``: a ``checklist_table`` of the group the widget opens
+    on, shown at first instead of a new read while it is current (``ChecklistTable``)."""
 
     def __init__(
         self,
@@ -277,8 +346,12 @@ class ChecklistWidget(w.VBox):
         group: str | None = None,
         actor: str = "",
         export_path: str = "checklist.csv",
+        table: ChecklistTable | None = None,
     ) -> None:
         self.db = _database(db)
+        # the first draw may show a checklist_table of the group just read; every later
+        # one (a resolve, a hand-off, another group, an export) reads the database
+        self._table = table
         self.rows: list[dict[str, Any]] = []
         self._members: list[dict[str, Any]] = []  # the group's, in list order
         self._matching: list[dict[str, Any]] = []  # of those, the search's
@@ -439,7 +512,8 @@ class ChecklistWidget(w.VBox):
         """Read the group's checklist again and redraw, keeping the selection, the
         search and the page."""
         group_id = self.group_picker.value
-        self.rows = checklist(self.db, group=group_id) if group_id else []
+        table, self._table = self._table, None
+        self.rows = _group_rows(self.db, group_id, table) if group_id else []
         self._members = _members(self.rows)
         emails = {m["email"] for m in self._members}
         self._selected = {e: None for e in self._selected if e in emails}
@@ -684,7 +758,10 @@ class ChecklistWidget(w.VBox):
     # exporting --------------------------------------------------------------------------
 
     def export(self) -> Path:
-        """Write the selection's rows, or else every matching member's, to the CSV file."""
+        """Write the selection's rows, or else every matching member's, to the CSV file,
+        read again first: the file says what the database holds now, and so does the
+        table once it is written."""
+        self.refresh()
         rows = self._visible_rows()
         path = _write_csv(rows, self.export_path.value)
         self.message.value = _message(f"wrote {len(rows):,} rows to {path}", "ok")

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from opskit import schema as s
 from opskit.audit import audit_events
+from opskit.checklist import resolve_checklist
 from opskit.widgets import ChecklistWidget, checklist_table, export_checklist_csv
 from opskit.widgets import checklist as checklist_widget
 
@@ -142,6 +143,77 @@ def test_the_csv_export_is_spreadsheet_safe(db, clinic, tmp_path):
     with open(path, newline="") as handle:
         groups = {record["group"] for record in csv.DictReader(handle)}
     assert groups == {"'=SUM(1)"}
+
+
+# ------------------------------------------------- one read for a notebook's first run
+
+
+def reads_of_the_checklist(monkeypatch):
+    """Each checklist read the widget module makes, by what it asked for."""
+    reads = []
+    read = checklist_widget.checklist
+
+    def counted(db, **scope):
+        reads.append(scope)
+        return read(db, **scope)
+
+    monkeypatch.setattr(checklist_widget, "checklist", counted)
+    return reads
+
+
+def states_in_csv(path, email):
+    with open(path, newline="") as handle:
+        return {r["item"]: r["state"] for r in csv.DictReader(handle) if r["email"] == email}
+
+
+def test_the_widget_and_the_export_start_from_a_table_just_read(db, clinic, tmp_path, monkeypatch):
+    table = checklist_table(db, group="Harbour Clinic")
+    reads = reads_of_the_checklist(monkeypatch)
+    widget = ChecklistWidget(db, group="Harbour Clinic", actor=clinic.ops, table=table)
+    assert widget.rows is table.rows
+    assert shown_states(widget, clinic.peter)["online_booking"] == "action_needed"
+    export_checklist_csv(db, tmp_path / "reused.csv", group="Harbour Clinic", table=table)
+    assert reads == []
+    export_checklist_csv(db, tmp_path / "read.csv", group="Harbour Clinic")
+    assert (tmp_path / "reused.csv").read_bytes() == (tmp_path / "read.csv").read_bytes()
+
+
+def test_a_change_recorded_after_the_table_was_read_is_shown_not_the_table(db, clinic, tmp_path):
+    table = checklist_table(db, group=clinic.harbour)
+    resolve_checklist(
+        db, group=clinic.harbour, user=clinic.peter, item="online_booking", actor=clinic.ops
+    )
+    widget = ChecklistWidget(db, group=clinic.harbour, actor=clinic.ops, table=table)
+    assert shown_states(widget, clinic.peter)["online_booking"] == "ok"
+    path = export_checklist_csv(db, tmp_path / "after.csv", group=clinic.harbour, table=table)
+    assert states_in_csv(path, clinic.peter)["online_booking"] == "ok"
+
+
+def test_a_table_read_too_long_ago_or_of_another_group_is_read_again(
+    db, clinic, tmp_path, monkeypatch
+):
+    table = checklist_table(db, group=clinic.harbour)
+    reads = reads_of_the_checklist(monkeypatch)
+    ChecklistWidget(db, group="g-summit", actor=clinic.ops, table=table)
+    assert reads == [{"group": "g-summit"}]
+    monkeypatch.setattr(checklist_widget, "REUSE_SECONDS", -1.0)
+    export_checklist_csv(db, tmp_path / "late.csv", group=clinic.harbour, table=table)
+    assert len(reads) == 2
+
+
+def test_every_later_draw_and_the_export_button_read_the_database_again(db, clinic, tmp_path):
+    table = checklist_table(db, group=clinic.harbour)
+    widget = ChecklistWidget(db, group=clinic.harbour, actor=clinic.ops, table=table)
+    widget.select_members([clinic.peter])
+    # a change from elsewhere (another notebook, the CLI) after the widget was drawn
+    resolve_checklist(
+        db, group=clinic.harbour, user=clinic.peter, item="online_booking", actor=clinic.ops
+    )
+    widget.export_path.value = str(tmp_path / "peter.csv")
+    widget.export_button.click()
+    assert states_in_csv(tmp_path / "peter.csv", clinic.peter)["online_booking"] == "ok"
+    assert shown_states(widget, clinic.peter)["online_booking"] == "ok"
+    assert widget.selection == [(clinic.harbour, clinic.peter)]
 
 
 # ------------------------------------------------------------------------ hand-off
