@@ -89,8 +89,12 @@ def _texts(values: Any) -> list[str]:
 # a formula start at the beginning of a text in a column joined by NUL: the NUL prefix
 # lets the search skip along by memchr instead of testing every position
 _RISKY_AFTER_NUL = re.compile("\0[" + re.escape("".join(FORMULA_STARTS)) + "]")
-# what makes the csv module quote a field when lines end in "\n" (a lone "\r" does not)
-_QUOTED = re.compile('[,"\n]')
+
+
+def _needs_quotes(text: str) -> bool:
+    """Whether the csv module quotes this field when lines end in "\\n" (a lone "\\r"
+    does not make it): three searches for one character each, memchr scans."""
+    return "," in text or '"' in text or "\n" in text
 
 
 def _safe_column(texts: list[str]) -> tuple[list[str], bool, bool]:
@@ -104,13 +108,13 @@ def _safe_column(texts: list[str]) -> tuple[list[str], bool, bool]:
     if joined[:1] in _RISKY or _RISKY_AFTER_NUL.search(joined):
         texts = [_safe(text) for text in texts]
         joined = "\0".join(texts)
-    return texts, "\r" in joined, _QUOTED.search(joined) is not None
+    return texts, "\r" in joined, _needs_quotes(joined)
 
 
 def _quoted(texts: list[str]) -> list[str]:
     """The column's texts as the csv module writes them (quotes doubled, the text
     quoted) where it would quote them, with ``QUOTE_MINIMAL`` and lines ending in "\n"."""
-    return ['"' + text.replace('"', '""') + '"' if _QUOTED.search(text) else text for text in texts]
+    return ['"' + text.replace('"', '""') + '"' if _needs_quotes(text) else text for text in texts]
 
 
 def write_frame_csv(out: IO[str], frame: Any) -> None:
