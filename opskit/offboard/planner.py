@@ -139,7 +139,8 @@ class _Planner:
         self, targets: Sequence[Target], action: str, reason: str | None, *, start: int
     ) -> list[PlanRow]:
         conn = self.conn
-        users = self._users({email_key(t.email) for t in targets})
+        keys = [email_key(t.email) for t in targets]  # R11, once a target
+        users = self._users(set(keys))
         self._groups({t.group for t in targets if t.group} - self.groups.keys())
         memberships = self._memberships({u.user_id for u in users.values()})
         self._group_names(
@@ -149,8 +150,8 @@ class _Planner:
 
         # 1. expand each target to (target, membership or a not-found message)
         expanded: list[tuple[Target, Any, str | None]] = []
-        for target in targets:
-            user = users.get(email_key(target.email))
+        for target, key in zip(targets, keys, strict=True):
+            user = users.get(key)
             if user is None:
                 expanded.append((target, None, f"no user with email {target.email!r}"))
                 continue

@@ -4,6 +4,7 @@ options: the real command, its output and exit codes."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from datetime import timedelta
 
@@ -252,6 +253,50 @@ def test_review_dormant_writes_a_plan_and_notices_and_changes_nothing(db_url, cl
         (clinic.sam, "", ""),
         (clinic.mia, "2026-03-03T09:00:00Z", "sign_in"),
     ]
+
+
+def test_review_notices_quote_formula_cells_and_keep_each_member_on_one_row(
+    db_url, clinic, tmp_path
+):
+    _idle(db_url, "g-harbour", "frank", 100)
+    _idle(db_url, "g-summit", "mia", 120)
+    db = connect(db_url)
+    with db.begin() as conn:
+        for user, name in (
+            ("u-frank", '=HYPERLINK("http://x.test","click")'),
+            ("u-mia", "Two\rLines"),
+        ):
+            conn.execute(update(s.users).where(s.users.c.user_id == user).values(name=name))
+    db.dispose()
+    notices = tmp_path / "notices"
+    plan = str(tmp_path / "review.plan")
+    ok(
+        run(
+            "review",
+            "dormant",
+            "--out",
+            plan,
+            "--actor",
+            clinic.ops,
+            "--notify",
+            str(notices),
+            "--db",
+            db_url,
+        )
+    )
+
+    def rows(name):  # bytes: text mode would take the lone "\r" for a line end
+        text = (notices / name).read_bytes().decode("utf-8")
+        return list(csv.reader(io.StringIO(text, newline="")))
+
+    header, frank = rows("dormant-g-harbour.csv")
+    assert (frank[header.index("name")], frank[header.index("planned")]) == (
+        '\'=HYPERLINK("http://x.test","click")',
+        "deactivate",
+    )
+    header, mia = rows("dormant-g-summit.csv")
+    assert (mia[header.index("email")], mia[header.index("name")]) == (clinic.mia, "Two\rLines")
+    assert len(mia) == len(header)
 
 
 def test_review_dormant_with_no_candidates_writes_an_empty_plan(db_url, clinic, tmp_path):

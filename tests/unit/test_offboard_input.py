@@ -206,3 +206,50 @@ def test_a_dataframe_is_a_selection_too():
     targets, name = read_targets(frame)
     assert name == "selection"
     assert [(t.email, t.group) for t in targets] == [("a@x.test", "g"), ("b@x.test", None)]
+
+
+def test_a_dataframe_gives_the_targets_its_rows_give_as_dicts():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "E-Mail": [" a@x.test ", "b@x.test", "a@x.test", "c@x.test"],
+            "group": ["Harbour Clinic", None, "Harbour Clinic", float("nan")],
+            "Group ID": ["g-harbour", "", None, "g-summit"],
+            "action": ["Read-Only", None, "deactivate", ""],
+            "reason": ["left", float("nan"), "  ", "left"],
+            "handoff": [None, "AUTO", "Mia@X.test", " "],
+            "status": ["x", "y", "z", "w"],
+        }
+    )
+    targets, name = read_targets(frame)
+    assert name == "selection"
+    assert targets == from_records(frame.to_dict("records"))
+    assert targets[:2] == [
+        Target(line=1, email="a@x.test", group="g-harbour", action="read_only", reason="left"),
+        Target(line=2, email="b@x.test", handoff="auto"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "line"),
+    [
+        ("email", ["a@x.test", "a@x.test", "not an email", "b@x.test"], 3),
+        ("action", ["deactivate", "delete", None, "delete"], 2),
+        ("reason", ["left", None, "left", 42], 4),
+        ("handoff", [None, None, None, "two words@x.test"], 4),
+    ],
+)
+def test_a_bad_value_in_a_dataframe_is_bad_input_naming_its_row_and_column(column, values, line):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"email": ["a@x.test", "b@x.test", "c@x.test", "d@x.test"]})
+    frame[column] = values
+    with pytest.raises(BadInput) as caught:
+        read_targets(frame, name="report")
+    assert (caught.value.file, caught.value.line, caught.value.column) == ("report", line, column)
+
+
+def test_a_dataframe_without_an_email_column_is_bad_input_unless_it_is_empty():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(BadInput, match="has no 'email'"):
+        read_targets(pd.DataFrame({"group": ["g"]}))
+    assert read_targets(pd.DataFrame({"group": []})) == ([], "selection")
