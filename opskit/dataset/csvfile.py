@@ -91,11 +91,19 @@ def _ragged(spec: FileSpec, line: int, found: int, expected: int) -> BadInput:
 def _may_be_padded(buf: np.ndarray) -> bool:
     """Could a field start or end with whitespace? (Then the cells get stripped.)
 
-    Looks at the bytes next to field boundaries: ASCII blanks, or any non-ASCII byte
-    (it could belong to a Unicode space).
+    Looks at the bytes next to field boundaries: what ``str.strip`` strips among ASCII
+    (blanks, and the separators 0x1C-0x1F), or any non-ASCII byte (it could belong to a
+    Unicode space).
     """
     boundary = (buf == ord(",")) | (buf == ord("\n")) | (buf == ord("\r"))
-    suspect = (buf == ord(" ")) | (buf == ord("\t")) | (buf == 0x0B) | (buf == 0x0C) | (buf >= 0x80)
+    suspect = (
+        (buf == ord(" "))
+        | (buf == ord("\t"))
+        | (buf == 0x0B)
+        | (buf == 0x0C)
+        | ((buf >= 0x1C) & (buf <= 0x1F))
+        | (buf >= 0x80)
+    )
     if not len(buf):
         return False
     return bool(
