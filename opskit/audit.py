@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
 from . import schema as s
 from .clock import iso
-from .db import Database, in_values
+from .db import Database, in_values, insert_tuples, stored_time
 from .rules import find_group, find_user
 from .schema import Action
 
@@ -142,10 +142,8 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
 def _append(conn: Connection, events: Sequence[Sequence[Any]]) -> int:
     """Chain and insert events (tuples in ``EVENT_COLUMNS`` order), then move the head.
 
-    The rows go to the driver as tuples in one ``executemany``, bypassing SQLAlchemy's
-    per-row statement building (half of this function's time for a bulk batch); the
-    time, the one typed value, is stored as SQLAlchemy stores it, converted once per
-    distinct value."""
+    The rows go to the driver as tuples (``insert_tuples``), the time, the one typed
+    value, stored as SQLAlchemy stores it (``stored_time``)."""
     if not events:
         return 0
     from .identity import current_login
@@ -153,23 +151,18 @@ def _append(conn: Connection, events: Sequence[Sequence[Any]]) -> int:
     login = current_login(conn).login
     _, previous = _lock_head(conn)
     postgres = conn.dialect.name == "postgresql"
-    at_type = s.audit_events.c.at.type.dialect_impl(conn.dialect)
-    store = at_type.bind_processor(conn.dialect) or (lambda v: v)
-    stored: dict[Any, Any] = {}
+    store = stored_time(conn.dialect)
     rows: list[tuple[Any, ...]] = []
     append = rows.append
     for event in events:
         at = event[0]
         previous = _link(previous, at, (*event[1:], login))
-        when = stored.get(at)
-        if when is None:
-            when = stored[at] = store(at)
         # PostgreSQL: the column's default (session_user) writes the login, which a
         # granted role may not write itself
+        when = store(at)
         append((when, *event[1:], previous) if postgres else (when, *event[1:], login, previous))
     names = [*EVENT_COLUMNS, *(() if postgres else ("login",)), "hash"]
-    marks = ", ".join(["%s" if postgres else "?"] * len(names))
-    conn.exec_driver_sql(f"INSERT INTO audit_events ({', '.join(names)}) VALUES ({marks})", rows)
+    insert_tuples(conn, s.audit_events.name, names, rows)
     # under the head's lock no other writer appends, so the newest event is ours
     last = conn.execute(select(func.max(s.audit_events.c.event_id))).scalar_one()
     conn.execute(

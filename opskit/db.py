@@ -13,7 +13,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    DateTime,
     Engine,
     Index,
     Integer,
@@ -37,7 +38,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DataError, OperationalError, ProgrammingError
 
 from .errors import BadInput, DatabaseUnavailable, NotAnOpskitDatabase, Refused
@@ -158,6 +159,34 @@ def in_values(conn: Connection, column: ColumnElement, values: Iterable) -> Colu
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     listed = func.json_each(json.dumps(values)).table_valued("value")
     return column.in_(select(listed.c.value))
+
+
+def stored_time(dialect: Dialect) -> Callable[[Any], Any]:
+    """A ``DateTime`` value as ``dialect`` stores it, converted once per distinct value.
+
+    For rows that go straight to the driver (``insert_tuples``): SQLAlchemy's own bind
+    processor, so the stored text is the same as its statements write, while a bulk
+    batch, whose thousands of rows share a handful of times, converts each time once."""
+    process = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return lambda value: value
+    return functools.lru_cache(maxsize=None)(process)
+
+
+def insert_tuples(
+    conn: Connection, table: str, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` (values in ``names`` order, times already ``stored_time``) into
+    ``table`` with one ``executemany`` to the driver, which binds each row in C: for
+    tens of thousands of rows, SQLAlchemy's per-row statement building was half the
+    time of the insert."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})",
+        rows,
+    )
 
 
 FEW = 100  # members_table: up to this many members, a subquery instead of a table

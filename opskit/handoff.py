@@ -53,7 +53,7 @@ from sqlalchemy import (
 from . import schema as s
 from .audit import record_selected
 from .clock import iso
-from .db import in_values
+from .db import in_values, insert_tuples, stored_time
 from .errors import BadInput, Refused
 from .rules import email_key
 from .schema import Action
@@ -535,10 +535,9 @@ def moves_table(conn: Connection) -> Table:
 
 def load_moves(conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> None:
     """Insert ``rows`` (the table's columns in order): on PostgreSQL in one statement
-    (``listed``); on SQLite as tuples in one ``executemany`` to the driver, the times
-    converted once per distinct value. A bulk batch loads 100,000 moves: SQLite's
-    ``json_extract`` of nine columns a row and the JSON built for it took twice as
-    long."""
+    (``listed``); on SQLite as tuples through ``insert_tuples``. A bulk batch loads
+    100,000 moves: SQLite's ``json_extract`` of nine columns a row and the JSON built
+    for it took twice as long."""
     columns = [(c.name, c.type) for c in table.columns]
     if conn.dialect.name == "postgresql":
         conn.execute(
@@ -546,21 +545,15 @@ def load_moves(conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) ->
         )
         conn.exec_driver_sql(f"ANALYZE {table.name}")  # temporary tables get no statistics
         return
-    dialect = conn.dialect
-    store = DateTime().dialect_impl(dialect).bind_processor(dialect) or datetime.isoformat
+    store = stored_time(conn.dialect)
     times = [i for i, (_, type_) in enumerate(columns) if isinstance(type_, DateTime)]
-    stored: dict[Any, Any] = {}
     data = []
     for row in rows:
         row = list(row)
         for i in times:
-            when = row[i]
-            row[i] = stored.get(when) or stored.setdefault(when, store(when))
+            row[i] = store(row[i])
         data.append(tuple(row))
-    if data:
-        names = ", ".join(c for c, _ in columns)
-        marks = ", ".join("?" * len(columns))
-        conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", data)
+    insert_tuples(conn, table.name, [c for c, _ in columns], data)
 
 
 def write_moves(

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import schema as s
 from ..clock import iso, now
-from ..db import Database, in_values
+from ..db import Database, in_values, insert_tuples, stored_time
 from ..errors import BadInput, Refused
 from ..identity import acting_user, bound
 from ..rules import email_key, find_user
@@ -303,11 +303,11 @@ def write_ledger(
         return
     names = ["run_id", *(name for name, _ in LEDGER_COLUMNS), "done_at"]
     if conn.dialect.name == "sqlite":
-        bind = _rr.done_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        done_at = bind(at) if bind is not None else at
-        conn.exec_driver_sql(
-            f"INSERT INTO {s.offboard_run_rows.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' * len(names))})",
+        done_at = stored_time(conn.dialect)(at)
+        insert_tuples(
+            conn,
+            s.offboard_run_rows.name,
+            names,
             [(run_id, *ledger_values(row, decided), done_at) for row, decided in rows],
         )
         return
