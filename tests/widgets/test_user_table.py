@@ -360,6 +360,37 @@ def test_the_deactivated_member_moves_after_the_active_ones_greyed(table):
     assert rows.index(frank) >= len(rows) - 2  # among the two inactive, at the end
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        {},
+        {"status": "active"},
+        {"status": "inactive"},
+        {"role": "practitioner"},
+        {"read_only": True},
+    ],
+)
+def test_the_counts_after_each_action_are_what_a_recount_finds(db, table, where):
+    """The table adjusts its counts by the members acted on instead of recounting every
+    member; whatever the filter, they must be what a recount says."""
+    table.set_filter(**where)
+    actions = [
+        ([("g-harbour", "u-frank"), ("g-harbour", "u-peter")], table.deactivate_selected),
+        ([("g-harbour", "u-ivan"), ("g-harbour", "u-frank")], table.reactivate_selected),
+        ([("g-harbour", "u-peter")], lambda: table.set_read_only_selected(True)),
+        ([("g-harbour", "u-olivia")], lambda: table.set_access_level_selected("billing")),
+    ]
+    for keys, act in actions:
+        table.clear_selection()
+        table.select(keys)
+        act()
+        if table.model.pending is not None:
+            table.confirm()
+        recount = member_counts(db, table.model.where)
+        assert table.model.counts == recount
+        assert f"of {recount.total} member" in table._counts.value
+
+
 def test_deactivating_a_full_access_member_is_refused_with_lower_their_access_level_first(
     db, table
 ):
