@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Row, Select, case, or_, select, tuple_
 
 from .. import schema as s
 from ..clock import iso, now
+from ..collector import collector_paused
 from ..db import Database
 from ..errors import UnknownMember
 from ..rules import email_key, find_group, find_member, find_user
@@ -222,6 +223,7 @@ def scope_of(
     return Scope()
 
 
+@collector_paused
 def checklist(
     db: Database,
     *,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import gc
 from collections.abc import Iterator, Sequence
+
+from ..collector import collector_paused  # noqa: F401  (the bulk steps import it from here)
 
 # Rows per batch transaction. Larger batches rewrite the pages of the randomly ordered
 # indexes (memberships by user and by last sign-in) fewer times: offboarding 100,000 of
@@ -13,30 +13,6 @@ from collections.abc import Iterator, Sequence
 # for about 2-3 seconds, which a single change elsewhere waits out.
 BATCH_SIZE = 25_000
 CHUNK = 5000  # ids per statement: far below SQLite's and PostgreSQL's bind limits
-
-
-def collector_paused(work):
-    """Run ``work`` with Python's cyclic garbage collector paused.
-
-    Bulk work makes objects by the hundred thousand: the plan's rows, which live for
-    the whole call, and rows read and written, which reference counting frees. None of
-    them forms a cycle, yet the collector, triggered by allocations, walks the
-    long-lived ones again and again: about a tenth of an apply, to find a few thousand
-    cyclic objects (SQLAlchemy's: 10 MB at the peak of a 100,000-member apply, 36 MB of
-    500,000), which it collects on its usual schedule once the call returns. The
-    caller's process is left as it was."""
-
-    @functools.wraps(work)
-    def paused(*args, **kwargs):
-        if not gc.isenabled():
-            return work(*args, **kwargs)
-        gc.disable()
-        try:
-            return work(*args, **kwargs)
-        finally:
-            gc.enable()
-
-    return paused
 
 
 def chunks(values: Sequence, size: int = CHUNK) -> Iterator[Sequence]:

@@ -243,6 +243,23 @@ def test_checklist_of_a_selection_names_members_by_group_and_email(db, clinic):
         ck.checklist(db, members=[(clinic.solo, clinic.peter)])
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_checklist_leaves_the_garbage_collector_as_it_found_it(db, clinic, enabled):
+    """The collector is paused while the rows are built (a sixth of the largest group's
+    time), and the caller's process is left as it was, also when the call fails."""
+    import gc
+
+    (gc.enable if enabled else gc.disable)()
+    try:
+        assert ck.checklist(db, group="g-harbour")
+        assert gc.isenabled() is enabled
+        with pytest.raises(BadInput):
+            ck.checklist(db, group="no such group")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+
+
 def test_checklist_lists_inactive_members_after_active_ones(db, clinic):
     rows = ck.checklist(db, group=clinic.harbour)
     statuses = [r["status"] for r in rows]
