@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import select, text
 
 from . import schema as s
+from .collector import collector_paused
 from .dataset.timetext import time_strings
 from .db import Database, in_values
 from .errors import BadInput
@@ -91,6 +92,7 @@ def _owners(db: Database, group_ids: list[str]) -> dict[str, list[str]]:
     return owners
 
 
+@collector_paused  # the plan's 100,000 rows made every later allocation walk them
 def review_dormant(
     db: Database,
     *,

@@ -8,6 +8,7 @@ import io
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
 from opskit import schema as s
@@ -316,3 +317,28 @@ def test_review_dormant_with_no_candidates_writes_an_empty_plan(db_url, clinic, 
     )
     assert json.loads(out)["candidates"] == 0
     assert load(tmp_path / "p.plan").rows == []
+
+
+def test_a_review_leaves_the_garbage_collector_as_it_found_it(db_url, clinic, tmp_path):
+    """The review runs with the collector paused (the plan's rows made it walk them on
+    every later allocation), and gives it back as it was, also when it fails."""
+    import gc
+
+    from opskit import review_dormant
+    from opskit.errors import OpskitError
+
+    _idle(db_url, "g-harbour", "frank", 100)
+    db = connect(db_url)
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            review = review_dormant(
+                db, actor=clinic.ops, out=tmp_path / "r.plan", notify=tmp_path / "n"
+            )
+            assert review.candidates == 1 and gc.isenabled() is enabled
+            with pytest.raises(OpskitError):
+                review_dormant(db, actor=clinic.ops, out=tmp_path / "r.plan", group="nowhere")
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+        db.dispose()
