@@ -34,6 +34,7 @@ from ..checklist import (
     resolve_checklist,
     to_frame,
 )
+from ..collector import collector_paused
 from ..db import Database, connect
 from ..errors import OpskitError
 from ..spreadsheet import write_frame_csv
@@ -226,6 +227,7 @@ class ChecklistTable:
             return None
         return self.rows
 
+    @collector_paused
     def _repr_html_(self) -> str:
         members, _, _ = _tally(self.rows)
         return (
@@ -279,6 +281,7 @@ def _group_rows(db: Database, group: str, table: ChecklistTable | None) -> list[
     return checklist(db, group=group) if reused is None else reused
 
 
+@collector_paused
 def export_checklist_csv(
     db: Database | str | None,
     path: str | Path,
@@ -339,6 +342,7 @@ class ChecklistWidget(w.VBox):
     pages and searches. ``table``: a ``checklist_table`` of the group the widget opens
     on, shown at first instead of a new read while it is current (``ChecklistTable``)."""
 
+    @collector_paused
     def __init__(
         self,
         db: Database | str | None = None,
@@ -508,6 +512,7 @@ class ChecklistWidget(w.VBox):
         self._page = 0
         self.refresh()
 
+    @collector_paused  # a large group's 300,000 rows, beside any table the kernel holds
     def refresh(self) -> None:
         """Read the group's checklist again and redraw, keeping the selection, the
         search and the page."""
