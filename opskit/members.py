@@ -240,9 +240,17 @@ def member_counts(
     """How many members ``where`` matches (of the memberships ``among`` only, if given)."""
     active = func.count().filter(m.status == "active")
     with db.read() as conn:
-        query = _matching(where, func.count(), active)
-        if among is not None:
-            query = query.where(in_values(conn, m.membership_id, among))
+        if among is None:
+            query = _matching(where, func.count(), active)
+        else:  # from the few memberships named, never a scan of the users for the text
+            source = (
+                s.memberships.join(s.users, _ON[s.users]) if where.needs_users else s.memberships
+            )
+            query = (
+                select(func.count(), active)
+                .select_from(source)
+                .where(in_values(conn, m.membership_id, among), *where.conditions())
+            )
         total, active_count = conn.execute(query).one()
     return MemberCounts(int(total), int(active_count or 0))
 

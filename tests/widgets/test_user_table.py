@@ -368,6 +368,7 @@ def test_the_deactivated_member_moves_after_the_active_ones_greyed(table):
         {"status": "inactive"},
         {"role": "practitioner"},
         {"read_only": True},
+        {"text": "r"},
     ],
 )
 def test_the_counts_after_each_action_are_what_a_recount_finds(db, table, where):
