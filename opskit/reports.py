@@ -28,6 +28,7 @@ import pandas as pd
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    CursorResult,
     DateTime,
     Integer,
     Select,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    true,
     type_coerce,
     union_all,
 )
@@ -89,6 +91,8 @@ DORMANT_COLUMNS = [
 TRENDS_COLUMNS = ["month", "group_id", "group", "deactivations", "reactivations"]
 SUMMARY_COLUMNS = ["group_id", "group", "active", "inactive"]
 CANDIDATE_COLUMNS = ["email", "group", "action", "reason"]
+# up to this many groups in a report, their names are read by id; beyond, all of them
+_FEW_GROUPS = 100
 
 # The checklist items that can stay open on an inactive member, in checklist order.
 OPEN_ITEMS = RESOLVABLE
@@ -294,6 +298,59 @@ def _latest(db: Database, *times) -> ColumnElement:
     return func.greatest(*times)
 
 
+def _user(db: Database, user_id: ColumnElement) -> tuple[Any, ColumnElement[bool]]:
+    """The users table to join to the dormant candidates by ``user_id``, and the join
+    condition. PostgreSQL hashed all 918,000 users to join 108,000 candidates (a third of
+    a second at a million members); a lateral lookup of one row (the ``LIMIT`` keeps it
+    from being turned back into that join) reads only the candidates' users by the
+    primary key. SQLite joins by the primary key already (and has no LATERAL)."""
+    if db.dialect == "sqlite":
+        return s.users, u.user_id == user_id
+    one = select(u.email, u.name, u.email_key).where(u.user_id == user_id).limit(1)
+    return one.lateral("named"), true()
+
+
+def _frame(result: CursorResult) -> pd.DataFrame:
+    """A frame of a query's rows, fetched as the driver's plain tuples: pandas makes its
+    columns from tuples in one pass, where it inspects SQLAlchemy's row objects one by
+    one. The report's columns need nothing converted by SQLAlchemy (times are parsed by
+    ``_times``)."""
+    columns = list(result.keys())
+    rows = result.cursor.fetchall()
+    result.close()
+    return pd.DataFrame.from_records(rows, columns=columns, coerce_float=False)
+
+
+class _Groups(NamedTuple):
+    group: pd.Series  # per row, the group's name
+    rank: np.ndarray  # per row, the rank of the group's name in code point order
+
+
+def _groups(conn: Connection, group_ids: pd.Series) -> _Groups:
+    """The names of the rows' groups and their order: read once per group, not joined
+    to every candidate row (a lookup per row)."""
+    codes, uniques = pd.factorize(group_ids)
+    ids = uniques.tolist()
+    query = select(g.group_id, g.name)
+    if len(ids) <= _FEW_GROUPS:
+        query = query.where(g.group_id.in_(ids))
+    known = dict(conn.execute(query).tuples().all())
+    names = np.array([known[group_id] for group_id in ids], dtype=object)
+    # the names in the text type of the frame's other text columns
+    group = pd.Series(names.take(codes), index=group_ids.index, dtype=group_ids.dtype)
+    return _Groups(group, _ranks(names).take(codes))
+
+
+def _ranks(texts: Any) -> np.ndarray:
+    """Each text's place in code point order (Python's, whatever the server's collation),
+    ties broken by position. A sort of the texts by index: a third of
+    ``pandas.factorize(sort=True)`` on 108,000 emails."""
+    values = np.asarray(texts, dtype=object).tolist()
+    ranks = np.empty(len(values), dtype=np.intp)
+    ranks[sorted(range(len(values)), key=values.__getitem__)] = np.arange(len(values))
+    return ranks
+
+
 def dormant_report(
     db: Database,
     *,
@@ -326,22 +383,17 @@ def dormant_report(
 
     with _reading(db) as conn:
         signed_in_by, joined_by, cut = _cutoffs(conn, at, days, grace_days)
+        # 1. The members not signed in since their cutoff, with their latest started
+        # appointment: one index lookup each (ix_appointments_practitioner ends with the
+        # time, so the latest is the entry before now), materialised so that it runs once
+        # a member. One GROUP BY per source joined instead reads every appointment, 4.1
+        # million at a million members (three quarters still to come), to answer for the
+        # 15% of members not signed in: slower on both databases (docs/performance.md).
         last_appointment = (
             select(func.max(a.starts_at))
             .where(a.group_id == m.group_id, a.practitioner_id == m.user_id, a.starts_at <= now_)
             .scalar_subquery()
         )
-        last_record = (
-            select(func.max(r.created_at))
-            .where(r.group_id == m.group_id, r.practitioner_id == m.user_id, r.created_at <= now_)
-            .scalar_subquery()
-        )
-        # 1. The members not signed in since their cutoff, with their latest appointment
-        # and record: one index lookup each (the indexes end with the time, so the latest
-        # is the entry before now), materialised so that they run once a member. One
-        # GROUP BY per source joined instead reads every appointment, 4.1 million at a
-        # million members (three quarters still to come), to answer for the 15% of
-        # members not signed in: slower on both databases (docs/performance.md).
         query = select(
             m.group_id,
             m.user_id,
@@ -349,7 +401,6 @@ def dormant_report(
             m.access_level,
             m.last_sign_in_at,
             type_coerce(last_appointment, DateTime).label("_appointment"),
-            type_coerce(last_record, DateTime).label("_record"),
             m.joined_at,
             type_coerce(signed_in_by, DateTime).label("signed_in_by"),
             type_coerce(joined_by, DateTime).label("joined_by"),
@@ -365,10 +416,24 @@ def dormant_report(
         )
         if group is not None:
             query = query.where(m.group_id == find_group(conn, group).group_id)
+        unsigned = query.cte("unsigned").prefix_with("MATERIALIZED")
+        d = unsigned.c
+        # 2. Of those, the ones with no appointment since the cutoff either, with their
+        # latest record: a fifth of them saw a patient lately, and are not looked up.
+        last_record = (
+            select(func.max(r.created_at))
+            .where(r.group_id == d.group_id, r.practitioner_id == d.user_id, r.created_at <= now_)
+            .scalar_subquery()
+        )
+        query = select(
+            *(column for column in d if column.name != "signed_in_by"),
+            type_coerce(last_record, DateTime).label("_record"),
+            d.signed_in_by,
+        ).where(d._appointment.is_(None) | (d._appointment <= d.signed_in_by))
         idle = query.cte("idle").prefix_with("MATERIALIZED")
         d = idle.c
-        # 2. Those with no activity since the cutoff either, named: users and groups are
-        # looked up for the candidates only; the latest activity and its source in SQL.
+        # 3. Those with no record since the cutoff either, named: only the candidates' user
+        # rows are read; the latest activity and its source are chosen in SQL.
         last_active = _latest(db, d.last_sign_in_at, d._appointment, d._record)
         sources = (
             (d.last_sign_in_at, "sign_in"),
@@ -377,44 +442,42 @@ def dormant_report(
         )
         # the first source that holds the latest time: a sign-in wins a tie
         activity = case(*((time_ == last_active, name) for time_, name in sources), else_=None)
+        user, named = _user(db, d.user_id)
         query = (
             select(
                 d.group_id,
-                g.name.label("group"),
-                u.email,
-                u.name,
+                user.c.email,
+                user.c.name,
                 d.role,
                 d.access_level,
                 _time(db, d.last_sign_in_at),
                 _time(db, type_coerce(last_active, DateTime).label("last_active_at")),
                 activity.label("activity"),
                 _time(db, d.joined_at),
-                u.email_key,
+                user.c.email_key,
             )
             .select_from(idle)
-            .join(s.users, u.user_id == d.user_id)
-            .join(s.groups, g.group_id == d.group_id)
+            .join(user, named)
             .where(
-                # no activity since the cutoff
-                d._appointment.is_(None) | (d._appointment <= d.signed_in_by),
+                # no record since the cutoff either
                 d._record.is_(None) | (d._record <= d.signed_in_by),
                 # some activity ever, or joined before the grace period
                 last_active.is_not(None) | (d.joined_at <= d.joined_by),
             )
         )
-        frame = pd.read_sql(query, conn)
+        frame = _frame(conn.execute(query))
+        names = _groups(conn, frame["group_id"])
     _times(frame, "last_sign_in_at", "last_active_at", "joined_at")
     frame["activity"] = frame["activity"].astype(object).where(frame["activity"].notna(), None)
     idle_since = frame["last_active_at"].fillna(frame["joined_at"])
     frame["days_dormant"] = (at - idle_since).dt.days.astype("int64")
     frame["full_access"] = (frame["access_level"] == s.FULL).astype(bool)
+    frame["group"] = names.group
     # By group (name), then the longest idle first, then by email. Sorted here on
     # whole numbers: a database sorting the candidates by texts (name, time, email)
     # spent a fifth of the report on it at a million members, and code points order
     # alike whatever the server's collation.
-    groups, _ = pd.factorize(frame["group"], sort=True)
-    emails, _ = pd.factorize(frame["email_key"], sort=True)
-    order = np.lexsort((emails, idle_since.to_numpy("int64"), groups))
+    order = np.lexsort((_ranks(frame["email_key"]), idle_since.to_numpy("int64"), names.rank))
     return frame[DORMANT_COLUMNS].take(order).reset_index(drop=True)
 
 

@@ -477,3 +477,29 @@ def test_a_report_csv_holds_every_row_and_keeps_formulas_as_text(db, clinic, tmp
     assert [r["group"] for r in records] == ["'=1+1", "Harbour Clinic", "Summit Physio"]  # by name
     with pytest.raises(BadInput, match="cannot write the report"):
         write_report_csv(status_summary(db), tmp_path / "new")  # a folder
+
+
+def test_dormant_members_idle_alike_are_ordered_by_group_name_then_email_by_code_points(
+    db, clinic
+):
+    g, u = s.groups.c, s.users.c
+    with db.begin() as conn:
+        # by code points "zenith" (z, U+007A) comes before "Émeraude" (É, U+00C9), and
+        # "émile@..." after every address starting with a plain letter
+        conn.execute(update(s.groups).where(g.group_id == "g-summit").values(name="zenith"))
+        conn.execute(update(s.groups).where(g.group_id == "g-harbour").values(name="Émeraude"))
+        conn.execute(
+            update(s.users)
+            .where(u.user_id == "u-frank")
+            .values(email="Émile@harbour.test", email_key="émile@harbour.test")
+        )
+    frame = dormant_report(db, days=10)  # everyone idle alike: 10 days
+    assert set(frame["days_dormant"]) == {10}
+    groups = list(dict.fromkeys(frame["group"]))
+    assert groups == sorted(groups)
+    assert groups.index("zenith") < groups.index("Émeraude")
+    for _, rows in frame.groupby("group_id", sort=False):
+        keys = [email.strip().lower() for email in rows["email"]]
+        assert keys == sorted(keys)
+    harbour = frame[frame["group_id"] == "g-harbour"]
+    assert harbour["email"].iloc[-1] == "Émile@harbour.test"
