@@ -15,8 +15,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,28 +199,51 @@ def parse_csv(text: str, *, name: str = "input") -> list[Target]:
     reader = csv.reader(
         io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True, strict=True
     )
-    targets: list[Target] = []
+    lines: list[int] = []
+    records: list[list[str]] = []
     columns: dict[str, int] | None = None
     last_line = 0
     try:
         for record in reader:
             # a quoted field may span lines: a record starts after the previous one ended
             line, last_line = last_line + 1, reader.line_num
-            if not any(cell.strip() for cell in record):
+            if not "".join(record).strip():
                 continue  # blank lines and ';;;' rows
             if columns is None:
                 columns = _columns(record, file=name, line=line)
                 continue
-            cells = {
-                field: record[index] if index < len(record) else None
-                for field, index in columns.items()
-            }
-            targets.append(_target(cells, file=name, line=line))
+            lines.append(line)
+            records.append(record)
     except csv.Error as error:
+        if columns is not None:  # a bad row before the malformed one is the first error
+            _check_rows(columns, lines, records, name=name)
         raise BadInput(f"malformed CSV: {error}", file=name, line=reader.line_num) from None
     if columns is None:
         raise BadInput("is empty: expected a header with an 'email' column", file=name, line=1)
-    return targets
+
+    def column(index: int) -> list[str | None]:
+        if all(len(record) > index for record in records):
+            return list(map(operator.itemgetter(index), records))
+        return [record[index] if index < len(record) else None for record in records]
+
+    try:
+        return _by_column({f: column(i) for f, i in columns.items()}, lines, name=name)
+    except BadInput:
+        _check_rows(columns, lines, records, name=name)
+        raise
+
+
+def _check_rows(
+    columns: Mapping[str, int], lines: Sequence[int], records: Sequence[list[str]], *, name: str
+) -> None:
+    """Each record through ``_target`` in turn: raises the first bad row's ``BadInput``,
+    naming its line and column."""
+    for line, record in zip(lines, records, strict=True):
+        cells = {
+            field: record[index] if index < len(record) else None
+            for field, index in columns.items()
+        }
+        _target(cells, file=name, line=line)
 
 
 def read_csv(path: str | Path) -> list[Target]:
@@ -275,24 +299,33 @@ def from_frame(frame: Any, *, name: str = "selection") -> list[Target]:
         return from_records(frame.to_dict("records"), name=name)  # says what is wrong
 
     size = len(frame)
+    values = {f: frame[key].tolist() for f, key in fields.items()}
+    try:
+        return _by_column(values, range(1, size + 1), name=name)
+    except BadInput:
+        return from_records(frame.to_dict("records"), name=name)  # names the first bad row
+
+
+def _by_column(values: Mapping[str, list[Any]], lines: Sequence[int], *, name: str) -> list[Target]:
+    """Targets from their fields' columns (``values``: field -> a value per row, a
+    field left out is None throughout), exactly as ``_target`` makes them a row at a
+    time, but a column at a time: each distinct value goes through the same checks
+    once (a dict a row, and every check a row, cost seconds over 100,000 rows). A bad
+    value raises ``BadInput`` without its line: the caller goes through the rows to
+    name the first bad one, as ``_target`` would have."""
+    size = len(lines)
 
     def column(field: str) -> list[Any]:
-        return frame[fields[field]].tolist() if field in fields else [None] * size
+        return values[field] if field in values else [None] * size
 
-    # the line does not matter here: a bad value sends the rows to from_records, which
-    # names the first bad one
-    try:
-        emails = _each(column("email"), lambda value: _email(value, file=name, line=0))
-        groups = _each(
-            zip(column("group_id"), column("group"), strict=True),
-            lambda pair: _group(*pair, file=name, line=0),
-        )
-        actions = _each(column("action"), lambda value: normalise_action(value, file=name, line=0))
-        reasons = _each(column("reason"), lambda value: _reason(value, file=name, line=0))
-        handoffs = _each(column("handoff"), lambda value: _handoff(value, file=name, line=0))
-    except BadInput:
-        return from_records(frame.to_dict("records"), name=name)
-    lines = range(1, size + 1)
+    emails = _each(column("email"), lambda value: _email(value, file=name, line=0))
+    groups = _each(
+        zip(column("group_id"), column("group"), strict=True),
+        lambda pair: _group(*pair, file=name, line=0),
+    )
+    actions = _each(column("action"), lambda value: normalise_action(value, file=name, line=0))
+    reasons = _each(column("reason"), lambda value: _reason(value, file=name, line=0))
+    handoffs = _each(column("handoff"), lambda value: _handoff(value, file=name, line=0))
     return list(map(Target, lines, emails, groups, actions, reasons, handoffs))
 
 
