@@ -11,7 +11,6 @@ member's state (``state``). Planning writes nothing.
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -158,9 +157,9 @@ class _Planner:
     ) -> list[PlanRow]:
         conn = self.conn
         keys = list(map(email_key, [t.email for t in targets]))  # R11, once a target
-        users, memberships = self._people(set(keys))
+        people = self._people(set(keys))
         self._groups({t.group for t in targets if t.group} - self.groups.keys())
-        self._group_names({g for mine in memberships.values() for g in mine} - self.names.keys())
+        self._group_names({g for _, mine in people.values() for g in mine} - self.names.keys())
         names, ok, scope, groups = self.names, self.authority.ok, self.scope, self.groups
 
         # 1. expand each target to (target, membership or a not-found message); a
@@ -168,11 +167,11 @@ class _Planner:
         expanded: list[tuple[Target, _Member | None, str | None]] = []
         add = expanded.append
         for target, key in zip(targets, keys, strict=True):
-            user = users.get(key)
-            if user is None:
+            found = people.get(key)
+            if found is None:
                 add((target, None, f"no user with email {target.email!r}"))
                 continue
-            mine = memberships.get(user.user_id, {})
+            user, mine = found
             if target.group:
                 grp = groups.get(target.group)
                 if grp is None:
@@ -241,7 +240,7 @@ class _Planner:
                 intern(group_id),
                 names[group_id],
                 member.name,
-                intern(state.access_level),
+                state.access_level,
                 target.reason or reason,
                 None,
                 None,
@@ -252,10 +251,12 @@ class _Planner:
                 state.fingerprint,
             )
             rows.append(row)
-            blocker = self._blocker(row, state, first_row.get(mid), lockout[group_id])
+            first = first_row.setdefault(mid, number)
+            blocker = self._blocker(
+                row, state, first if first != number else None, lockout[group_id]
+            )
             if blocker is not None:
                 row.blocker, row.message = blocker
-            first_row.setdefault(mid, number)
         return rows
 
     def _blocker(
@@ -282,13 +283,12 @@ class _Planner:
             return "would_lock_out", lockout_refusal(str(group), lockout[0])
         return None
 
-    def _people(self, keys: set[str]) -> tuple[dict[str, _Member], dict[str, dict[str, _Member]]]:
+    def _people(self, keys: set[str]) -> dict[str, tuple[_Member, dict[str, _Member]]]:
         """The users with these email keys and their memberships, in one query: by email
-        key, a row of the user (its membership's columns None when it has none), and by
-        user id, its memberships by group id."""
+        key, a row of the user (its membership's columns None when it has none) and the
+        user's memberships by group id."""
         u = s.users.c
-        users: dict[str, _Member] = {}
-        found: dict[str, dict[str, _Member]] = defaultdict(dict)
+        people: dict[str, tuple[_Member, dict[str, _Member]]] = {}
         columns = (
             _m.membership_id,
             _m.group_id,
@@ -306,10 +306,13 @@ class _Planner:
                 .where(in_values(self.conn, u.email_key, chunk))
             )
             for row in self.conn.execute(query).all():
-                member = users[row[-1]] = make(row)
+                member = make(row)
+                found = people.get(member.email_key)
+                if found is None:
+                    found = people[member.email_key] = (member, {})
                 if member.membership_id is not None:
-                    found[member.user_id][member.group_id] = member
-        return users, found
+                    found[1][member.group_id] = member
+        return people
 
     def _groups(self, refs: set[str]) -> None:
         g = s.groups.c

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import sys
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -160,7 +161,7 @@ def read_states(conn: Connection, membership_ids: Sequence[int], at: datetime) -
                 status, level, read_only, owner, sessions, future, mask = values
                 state = alike[values] = State(
                     status=status,
-                    access_level=level,
+                    access_level=sys.intern(level),  # shared by the plan's rows
                     read_only=bool(read_only),
                     account_owner=bool(owner),
                     open_sessions=int(sessions or 0),
