@@ -199,9 +199,10 @@ def parse_csv(text: str, *, name: str = "input") -> list[Target]:
     reader = csv.reader(
         io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True, strict=True
     )
-    lines: list[int] = []
+    numbers: list[int] = []  # each record's line
     records: list[list[str]] = []
     columns: dict[str, int] | None = None
+    malformed: BadInput | None = None
     last_line = 0
     try:
         for record in reader:
@@ -212,12 +213,14 @@ def parse_csv(text: str, *, name: str = "input") -> list[Target]:
             if columns is None:
                 columns = _columns(record, file=name, line=line)
                 continue
-            lines.append(line)
+            numbers.append(line)
             records.append(record)
     except csv.Error as error:
+        malformed = BadInput(f"malformed CSV: {error}", file=name, line=reader.line_num)
+    if malformed is not None:
         if columns is not None:  # a bad row before the malformed one is the first error
-            _check_rows(columns, lines, records, name=name)
-        raise BadInput(f"malformed CSV: {error}", file=name, line=reader.line_num) from None
+            _check_rows(columns, numbers, records, name=name)
+        raise malformed
     if columns is None:
         raise BadInput("is empty: expected a header with an 'email' column", file=name, line=1)
 
@@ -227,9 +230,9 @@ def parse_csv(text: str, *, name: str = "input") -> list[Target]:
         return [record[index] if index < len(record) else None for record in records]
 
     try:
-        return _by_column({f: column(i) for f, i in columns.items()}, lines, name=name)
+        return _by_column({f: column(i) for f, i in columns.items()}, numbers, name=name)
     except BadInput:
-        _check_rows(columns, lines, records, name=name)
+        _check_rows(columns, numbers, records, name=name)
         raise
 
 

@@ -40,7 +40,9 @@ from .state import State, read_states
 class _Member(NamedTuple):
     """A membership with its user's email and name (a tuple: read once per target)."""
 
-    membership_id: int | None  # None: the user has no membership
+    # a user without memberships has one row with the membership's columns None; it
+    # is never expanded, so a membership that is expanded always has its id
+    membership_id: int
     group_id: str
     status: str
     user_id: str
