@@ -96,6 +96,13 @@ _COLUMN_GETTERS = [operator.attrgetter(name) for name in PLAN_COLUMNS]
 def _json_cells(values: Sequence[Any]) -> list[str]:
     """Each value as ``json.dumps`` writes it (ASCII)."""
     kinds = set(map(type, values))
+    # a column of one type (most are) goes through one C-level map
+    if kinds == {str}:
+        return list(map(_ESCAPE, values))
+    if kinds == {int}:
+        return list(map(str, values))
+    if kinds == {type(None)}:
+        return ["null"] * len(values)
     if kinds <= {str, type(None)}:
         return [_ESCAPE(v) if v is not None else "null" for v in values]
     if kinds <= {int, type(None)}:

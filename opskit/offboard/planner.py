@@ -11,10 +11,9 @@ member's state (``state``). Planning writes nothing.
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
@@ -36,6 +35,26 @@ from .bulk import chunks, collector_paused
 from .input import Target, normalise_action, read_targets
 from .plan import Plan, PlanRow
 from .state import State, read_states
+
+
+class _Member(NamedTuple):
+    """A membership with its user's email and name (a tuple: read once per target)."""
+
+    # a user without memberships has one row with the membership's columns None; it
+    # is never expanded, so a membership that is expanded always has its id
+    membership_id: int
+    group_id: str
+    status: str
+    user_id: str
+    email: str
+    name: str
+    email_key: str
+
+
+class _Group(NamedTuple):
+    group_id: str
+    name: str
+
 
 PLAN_SLICE = 50_000  # targets planned together (bounds the planner's memory)
 _m = s.memberships.c
@@ -139,61 +158,55 @@ class _Planner:
         self, targets: Sequence[Target], action: str, reason: str | None, *, start: int
     ) -> list[PlanRow]:
         conn = self.conn
-        keys = [email_key(t.email) for t in targets]  # R11, once a target
-        users = self._users(set(keys))
+        keys = list(map(email_key, [t.email for t in targets]))  # R11, once a target
+        people = self._people(set(keys))
         self._groups({t.group for t in targets if t.group} - self.groups.keys())
-        memberships = self._memberships({u.user_id for u in users.values()})
-        self._group_names(
-            {m.group_id for ms in memberships.values() for m in ms} - self.names.keys()
-        )
-        names, ok = self.names, self.authority.ok
+        self._group_names({g for _, mine in people.values() for g in mine} - self.names.keys())
+        names, ok, scope, groups = self.names, self.authority.ok, self.scope, self.groups
 
-        # 1. expand each target to (target, membership or a not-found message)
-        expanded: list[tuple[Target, Any, str | None]] = []
+        # 1. expand each target to (target, membership or a not-found message); a
+        # membership carries its user's email, name and id
+        expanded: list[tuple[Target, _Member | None, str | None]] = []
+        add = expanded.append
         for target, key in zip(targets, keys, strict=True):
-            user = users.get(key)
-            if user is None:
-                expanded.append((target, None, f"no user with email {target.email!r}"))
+            found = people.get(key)
+            if found is None:
+                add((target, None, f"no user with email {target.email!r}"))
                 continue
-            mine = memberships.get(user.user_id, [])
+            user, mine = found
             if target.group:
-                grp = self.groups.get(target.group)
+                grp = groups.get(target.group)
                 if grp is None:
-                    message = f"no group with id or name {target.group!r}"
-                    expanded.append((target, None, message))
-                    continue
-                if self.scope is not None and grp.group_id != self.scope.group_id:
-                    message = f"{grp.name} is outside the plan's group ({self.scope.name})"
-                    expanded.append((target, None, message))
-                    continue
-                mine = [m for m in mine if m.group_id == grp.group_id]
-                if not mine:
-                    expanded.append((target, None, f"{user.email} is not a member of {grp.name}"))
-                    continue
-            elif self.scope is not None:
-                mine = [m for m in mine if m.group_id == self.scope.group_id]
-                if not mine:
-                    message = f"{user.email} is not a member of {self.scope.name}"
-                    expanded.append((target, None, message))
-                    continue
-            else:
-                if not mine:
-                    message = f"{user.email} is not a member of any group"
-                    expanded.append((target, None, message))
-                    continue
-                # every active membership the actor may manage; if there is none, show
-                # every membership with the reason it cannot be planned
-                manageable = [m for m in mine if m.status == "active" and m.group_id in ok]
-                mine = manageable or mine
-            if len(mine) == 1:  # most targets name one group: nothing to sort
-                expanded.append((target, (user, mine[0]), None))
+                    add((target, None, f"no group with id or name {target.group!r}"))
+                elif scope is not None and grp.group_id != scope.group_id:
+                    message = f"{grp.name} is outside the plan's group ({scope.name})"
+                    add((target, None, message))
+                elif (member := mine.get(grp.group_id)) is None:
+                    add((target, None, f"{user.email} is not a member of {grp.name}"))
+                else:
+                    add((target, member, None))
                 continue
-            for member in sorted(mine, key=lambda m: (names[m.group_id], m.group_id)):
-                expanded.append((target, (user, member), None))
+            if scope is not None:
+                member = mine.get(scope.group_id)
+                if member is None:
+                    message = f"{user.email} is not a member of {scope.name}"
+                    add((target, None, message))
+                else:
+                    add((target, member, None))
+                continue
+            if not mine:
+                add((target, None, f"{user.email} is not a member of any group"))
+                continue
+            # every active membership the actor may manage; if there is none, show
+            # every membership with the reason it cannot be planned
+            every = list(mine.values())
+            chosen = [m for m in every if m.status == "active" and m.group_id in ok] or every
+            for member in sorted(chosen, key=lambda m: (names[m.group_id], m.group_id)):
+                add((target, member, None))
 
-        member_ids = [pair[1].membership_id for _, pair, _ in expanded if pair is not None]
-        states = read_states(conn, member_ids, self.at)
-        new_groups = {pair[1].group_id for _, pair, _ in expanded if pair} - self.lockout.keys()
+        members = [member for _, member, _ in expanded if member is not None]
+        states = read_states(conn, [m.membership_id for m in members], self.at)
+        new_groups = {m.group_id for m in members} - self.lockout.keys()
         self.lockout.update(
             (group_id, lockout_lacks(counts))
             for group_id, counts in lockout_counts(conn, new_groups).items()
@@ -202,10 +215,11 @@ class _Planner:
         # 2. one plan row per expansion, with the first blocker that applies
         rows: list[PlanRow] = []
         first_row, lockout, intern = self.first_row, self.lockout, sys.intern
-        for number, (target, pair, missing) in enumerate(expanded, start=start):
+        handoffs = self.handoffs
+        for number, (target, member, missing) in enumerate(expanded, start=start):
             row_action = target.action or action
-            self.handoffs.append(target.handoff)
-            if pair is None:
+            handoffs.append(target.handoff)
+            if member is None:
                 row = PlanRow(
                     row=number,
                     line=target.line,
@@ -217,33 +231,34 @@ class _Planner:
                 )
                 rows.append(row)
                 continue
-            user, member = pair
             mid, group_id = member.membership_id, member.group_id
             state = states[mid]
             # one constructor call with every field: this runs once per planned member
             row = PlanRow(
                 number,
                 target.line,
-                user.email,
+                member.email,
                 row_action,
                 intern(group_id),
                 names[group_id],
-                user.name,
-                intern(state.access_level),
+                member.name,
+                state.access_level,
                 target.reason or reason,
                 None,
                 None,
                 state.pending,
                 state.open_sessions if row_action == "deactivate" else 0,
                 state.future_appointments,
-                user.user_id,
+                member.user_id,
                 state.fingerprint,
             )
             rows.append(row)
-            blocker = self._blocker(row, state, first_row.get(mid), lockout[group_id])
+            first = first_row.setdefault(mid, number)
+            blocker = self._blocker(
+                row, state, first if first != number else None, lockout[group_id]
+            )
             if blocker is not None:
                 row.blocker, row.message = blocker
-            first_row.setdefault(mid, number)
         return rows
 
     def _blocker(
@@ -270,23 +285,47 @@ class _Planner:
             return "would_lock_out", lockout_refusal(str(group), lockout[0])
         return None
 
-    def _users(self, keys: set[str]) -> dict[str, Any]:
-        found = {}
+    def _people(self, keys: set[str]) -> dict[str, tuple[_Member, dict[str, _Member]]]:
+        """The users with these email keys and their memberships, in one query: by email
+        key, a row of the user (its membership's columns None when it has none) and the
+        user's memberships by group id."""
+        u = s.users.c
+        people: dict[str, tuple[_Member, dict[str, _Member]]] = {}
+        columns = (
+            _m.membership_id,
+            _m.group_id,
+            _m.status,
+            u.user_id,
+            u.email,
+            u.name,
+            u.email_key,
+        )
+        make = _Member._make
         for chunk in chunks(sorted(keys)):
-            query = select(s.users).where(in_values(self.conn, s.users.c.email_key, chunk))
-            for user in self.conn.execute(query):
-                found[user.email_key] = user
-        return found
+            query = (
+                select(*columns)
+                .select_from(s.users.outerjoin(s.memberships, _m.user_id == u.user_id))
+                .where(in_values(self.conn, u.email_key, chunk))
+            )
+            for row in self.conn.execute(query).all():
+                member = make(row)
+                found = people.get(member.email_key)
+                if found is None:
+                    found = people[member.email_key] = (member, {})
+                if member.membership_id is not None:
+                    found[1][member.group_id] = member
+        return people
 
     def _groups(self, refs: set[str]) -> None:
         g = s.groups.c
         for chunk in chunks(sorted(refs)):
-            query = select(s.groups).where(
+            query = select(g.group_id, g.name).where(
                 in_values(self.conn, g.group_id, chunk) | in_values(self.conn, g.name, chunk)
             )
-            for grp in self.conn.execute(query):
-                self.groups.setdefault(grp.name, grp)
-                self.groups[grp.group_id] = grp  # an id wins over another group's name
+            for group_id, name in self.conn.execute(query):
+                grp = _Group(group_id, name)
+                self.groups.setdefault(name, grp)
+                self.groups[group_id] = grp  # an id wins over another group's name
 
     def _group_names(self, group_ids: set[str]) -> None:
         for chunk in chunks(sorted(group_ids)):
@@ -294,12 +333,3 @@ class _Planner:
                 in_values(self.conn, s.groups.c.group_id, chunk)
             )
             self.names.update({gid: sys.intern(name) for gid, name in self.conn.execute(query)})
-
-    def _memberships(self, user_ids: set[str]) -> dict[str, list]:
-        found: dict[str, list] = defaultdict(list)
-        columns = (_m.membership_id, _m.group_id, _m.user_id, _m.status)
-        for chunk in chunks(sorted(user_ids)):
-            query = select(*columns).where(in_values(self.conn, _m.user_id, chunk))
-            for member in self.conn.execute(query):
-                found[member.user_id].append(member)
-        return found

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import sys
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,15 +73,10 @@ PENDING_BY_MASK = tuple(
 )
 
 
-@functools.lru_cache(maxsize=64)
-def _pending_items(flags: tuple[bool, ...]) -> tuple[str, ...]:
-    """The pending items named by their flags (one shared tuple per combination)."""
-    return tuple(item for item, flag in zip(PENDING_ITEMS, flags, strict=True) if flag)
-
-
 @dataclass(frozen=True, slots=True)
 class State:
-    membership_id: int
+    """A member's state, not the member: members in the same state may share one."""
+
     status: str
     access_level: str
     read_only: bool
@@ -93,7 +89,6 @@ class State:
     def of(cls, row: Any) -> State:
         mapping = row._mapping
         return cls(
-            membership_id=row.membership_id,
             status=row.status,
             access_level=row.access_level,
             read_only=bool(row.read_only),
@@ -103,7 +98,11 @@ class State:
             pending=(
                 PENDING_BY_MASK[int(mapping["pending_mask"])]
                 if "pending_mask" in mapping
-                else _pending_items(tuple(bool(mapping[k]) for k in _PENDING_LABELS))
+                else tuple(
+                    k
+                    for k, label in zip(PENDING_ITEMS, _PENDING_LABELS, strict=True)
+                    if mapping[label]
+                )
             ),
         )
 
@@ -144,24 +143,30 @@ def fingerprint_of(
 
 
 def read_states(conn: Connection, membership_ids: Sequence[int], at: datetime) -> dict[int, State]:
+    """Each member's state, by membership id. Members in the same state share one
+    ``State``: a plan of 100,000 members holds a few hundred distinct states, so each
+    is built (and its pending items decoded) once, not once a member."""
     m = s.memberships
     found: dict[int, State] = {}
+    alike: dict[tuple, State] = {}
     for chunk in chunks(sorted(membership_ids)):
-        query = select(*state_columns(m, at)).where(
+        query = select(*state_columns(m, at, packed=True)).where(
             in_values(conn, s.memberships.c.membership_id, chunk)
         )
-        # unpacked by position (state_columns' order): this runs once per planned member
-        for mid, _, _, status, level, read_only, owner, sessions, future, *flags in conn.execute(
-            query
-        ):
-            found[mid] = State(
-                membership_id=mid,
-                status=status,
-                access_level=level,
-                read_only=bool(read_only),
-                account_owner=bool(owner),
-                open_sessions=int(sessions or 0),
-                future_appointments=int(future or 0),
-                pending=_pending_items(tuple(map(bool, flags))),
-            )
+        # by position (state_columns' order): this runs once per planned member
+        for row in conn.execute(query).all():
+            values = row[3:]  # status, level, read-only, owner, sessions, future, pending
+            state = alike.get(values)
+            if state is None:
+                status, level, read_only, owner, sessions, future, mask = values
+                state = alike[values] = State(
+                    status=status,
+                    access_level=sys.intern(level),  # shared by the plan's rows
+                    read_only=bool(read_only),
+                    account_owner=bool(owner),
+                    open_sessions=int(sessions or 0),
+                    future_appointments=int(future or 0),
+                    pending=PENDING_BY_MASK[int(mask)],
+                )
+            found[row[0]] = state
     return found

@@ -148,6 +148,40 @@ def test_a_value_that_is_not_an_email_address_is_bad_input(tmp_path):
         read_csv(write(tmp_path, "email\nPeter Smith\n"))
 
 
+def test_the_first_bad_row_is_the_error_whichever_column_is_bad(tmp_path):
+    # line 3's action is bad, line 4's email: the file is read top to bottom
+    text = "email,action\npeter@example.test,\nmia@example.test,delete\nnot-an-email,\n"
+    with pytest.raises(BadInput) as caught:
+        read_csv(write(tmp_path, text))
+    assert (caught.value.line, caught.value.column) == (3, "action")
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ['"peter@example.test\nmia@example.test"', '"peter@example.test\u2028mia@example.test"'],
+)
+def test_two_addresses_in_one_cell_are_not_an_email_address(tmp_path, cell):
+    with pytest.raises(BadInput, match="not an email address") as caught:
+        read_csv(write(tmp_path, f"email\nann@example.test\n{cell}\n"))
+    assert (caught.value.line, caught.value.column) == (3, "email")
+
+
+def test_emails_are_taken_as_written_but_for_surrounding_spaces_and_marks(tmp_path):
+    text = "email\nPeter@Example.test\n  mia@example.test\ufeff\nzo\u00eb@example.test\n"
+    assert emails(read_csv(write(tmp_path, text))) == [
+        "Peter@Example.test",
+        "mia@example.test",
+        "zo\u00eb@example.test",
+    ]
+
+
+def test_a_bad_row_before_a_malformed_line_is_the_error(tmp_path):
+    text = 'email,reason\nnot-an-email,left\npeter@example.test,"never closed\n'
+    with pytest.raises(BadInput, match="not an email address") as caught:
+        read_csv(write(tmp_path, text))
+    assert caught.value.line == 2
+
+
 def test_an_unterminated_quote_is_bad_input(tmp_path):
     with pytest.raises(BadInput, match="malformed CSV"):
         read_csv(write(tmp_path, 'email,reason\npeter@example.test,"never closed\n'))
