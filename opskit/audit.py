@@ -139,12 +139,59 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
     return int(head.last_event_id), head.hash
 
 
+def _encoded(values: Sequence[Any], encode: Any = None) -> list[str] | str:
+    """One ``CHAINED`` column of a batch as ``_field`` texts: the one text when every
+    event has the same value (a batch's time, actor, action, run...), else a text per
+    event, each distinct value encoded once."""
+    encode = encode or _field
+    first = values[0]
+    if values.count(first) == len(values):
+        return encode(first)
+    texts = {value: encode(value) for value in set(values)}
+    return list(map(texts.__getitem__, values))
+
+
+def _time_field(value: Any) -> str:
+    return _field(_canonical_time(value))
+
+
+def _chain(previous: str, columns: Sequence[Sequence[Any]]) -> list[str]:
+    """The hashes of a batch of events given a ``CHAINED`` column at a time, chained
+    on from ``previous``: exactly ``_link`` of each event in turn, but the encoding of
+    the columns is done a column at a time (the columns constant in a batch once) and
+    one format call puts each event's text after ``|``; what is left per event is the
+    one sha256 over the previous hash and that text."""
+    encoded = [_encoded(columns[0], _time_field), *(_encoded(c) for c in columns[1:])]
+    varying = [texts for texts in encoded if isinstance(texts, list)]
+    template = "".join(
+        "|{}" if isinstance(texts, list) else "|" + texts.replace("{", "{{").replace("}", "}}")
+        for texts in encoded
+    )
+    rests = list(map(template.format, *varying)) if varying else [template.format()] * len(columns[0])
+    sha256 = hashlib.sha256
+    hashes = []
+    append = hashes.append
+    for rest in rests:
+        previous = sha256((previous + rest).encode()).hexdigest()
+        append(previous)
+    return hashes
+
+
 def _append(conn: Connection, events: Sequence[Sequence[Any]]) -> int:
-    """Chain and insert events (tuples in ``EVENT_COLUMNS`` order), then move the head.
+    """Chain and insert events (tuples in ``EVENT_COLUMNS`` order), then move the head."""
+    if not events:
+        return 0
+    return _append_columns(conn, list(zip(*events, strict=True)))
+
+
+def _append_columns(conn: Connection, columns: Sequence[Sequence[Any]]) -> int:
+    """Chain and insert events given a column at a time (``EVENT_COLUMNS`` order, each
+    column as long as the batch), then move the head.
 
     The rows go to the driver as tuples (``insert_tuples``), the time, the one typed
     value, stored as SQLAlchemy stores it (``stored_time``)."""
-    if not events:
+    count = len(columns[0])
+    if not count:
         return 0
     from .identity import current_login
 
@@ -152,15 +199,12 @@ def _append(conn: Connection, events: Sequence[Sequence[Any]]) -> int:
     _, previous = _lock_head(conn)
     postgres = conn.dialect.name == "postgresql"
     store = stored_time(conn.dialect)
-    rows: list[tuple[Any, ...]] = []
-    append = rows.append
-    for event in events:
-        at = event[0]
-        previous = _link(previous, at, (*event[1:], login))
-        # PostgreSQL: the column's default (session_user) writes the login, which a
-        # granted role may not write itself
-        when = store(at)
-        append((when, *event[1:], previous) if postgres else (when, *event[1:], login, previous))
+    logins = [login] * count
+    hashes = _chain(previous, [*columns, logins])
+    stored = [map(store, columns[0]), *columns[1:]]
+    # PostgreSQL: the column's default (session_user) writes the login, which a
+    # granted role may not write itself
+    rows = list(zip(*stored, hashes) if postgres else zip(*stored, logins, hashes))
     names = [*EVENT_COLUMNS, *(() if postgres else ("login",)), "hash"]
     insert_tuples(conn, s.audit_events.name, names, rows)
     # under the head's lock no other writer appends, so the newest event is ours
@@ -168,9 +212,9 @@ def _append(conn: Connection, events: Sequence[Sequence[Any]]) -> int:
     conn.execute(
         update(s.audit_chain)
         .where(s.audit_chain.c.chain_id == 1)
-        .values(last_event_id=last, hash=previous)
+        .values(last_event_id=last, hash=hashes[-1])
     )
-    return len(rows)
+    return count
 
 
 def adopt_loaded_chain(conn: Connection) -> None:
@@ -201,31 +245,47 @@ def record_many(conn: Connection, events: Iterable[Mapping[str, Any]]) -> int:
 def record_selected(conn: Connection, query: Select) -> int:
     """Write the events a query selects (its columns named as ``event_row``'s keys; a
     missing ``reason`` is null), one statement to read them and one to write them,
-    chained in between. Rows in ``EVENT_COLUMNS`` order are taken as they come."""
+    chained in between."""
     result = conn.execute(query)
     keys = list(result.keys())
-    if keys == list(EVENT_COLUMNS):
-        return _append(conn, result.all())
-    where = [keys.index(name) if name in keys else len(keys) for name in EVENT_COLUMNS]
-    pick = operator.itemgetter(*where)
-    return _append(conn, [pick((*row, None)) for row in result])
+    rows = result.all()
+    if not rows:
+        return 0
+    read = list(zip(*rows, strict=True))
+    absent = [None] * len(rows)
+    return _append_columns(
+        conn, [read[keys.index(name)] if name in keys else absent for name in EVENT_COLUMNS]
+    )
 
 
 def record_for_members(conn: Connection, membership_ids: Sequence[int], **event: Any) -> int:
     """Write the same event (``event_row`` arguments without ``group_id``/``user_id``)
-    for every membership in ``membership_ids``: one statement reads the members and one
-    writes the events, however many, so a bulk change writes its events without a
-    round trip per member."""
+    for every membership in ``membership_ids``, in membership order: one statement
+    reads the members and one writes the events, however many, so a bulk change
+    writes its events without a round trip per member."""
     if not membership_ids:
         return 0
-    at, actor_id, _, _, *rest = _AS_EVENT(event_row(group_id="", user_id="", **event))
     m = s.memberships.c
     members = conn.execute(
         select(m.group_id, m.user_id)
         .where(in_values(conn, m.membership_id, membership_ids))
         .order_by(m.membership_id)
     ).all()
-    return _append(conn, [(at, actor_id, g, u, *rest) for g, u in members])
+    return record_for_each(conn, members, **event)
+
+
+def record_for_each(conn: Connection, members: Sequence[Sequence[str]], **event: Any) -> int:
+    """Write the same event (``event_row`` arguments without ``group_id``/``user_id``)
+    for each ``(group_id, user_id)`` of ``members``, in that order: for a caller that
+    has read the members already (a bulk run's locked read)."""
+    if not members:
+        return 0
+    values = _AS_EVENT(event_row(group_id="", user_id="", **event))
+    count = len(members)
+    groups, users = zip(*members, strict=True)
+    columns = [[value] * count for value in values]
+    columns[2:4] = [groups, users]
+    return _append_columns(conn, columns)
 
 
 VERIFY_CHUNK = 20_000
