@@ -140,13 +140,14 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
 
 
 def _encoded(values: Sequence[Any], encode: Any = None) -> list[str] | str:
-    """One ``CHAINED`` column of a batch as ``_field`` texts: the one text when every
-    event has the same value (a batch's time, actor, action, run...), else a text per
-    event, each distinct value encoded once."""
-    encode = encode or _field
+    """One ``CHAINED`` column of a batch as ``_field`` texts (``encode``: another
+    encoder, its distinct values encoded once): the one text when every event has the
+    same value (a batch's time, actor, action, run...), else a text per event."""
     first = values[0]
     if values.count(first) == len(values):
-        return encode(first)
+        return (encode or _field)(first)
+    if encode is None:  # text mostly: its encoding inline, the rest by _field
+        return [f"{len(v)}:{v}" if v.__class__ is str else _field(v) for v in values]
     texts = {value: encode(value) for value in set(values)}
     return list(map(texts.__getitem__, values))
 
@@ -167,9 +168,12 @@ def _chain(previous: str, columns: Sequence[Sequence[Any]]) -> list[str]:
         "|{}" if isinstance(texts, list) else "|" + texts.replace("{", "{{").replace("}", "}}")
         for texts in encoded
     )
-    rests = list(map(template.format, *varying)) if varying else [template.format()] * len(columns[0])
+    if varying:
+        rests = list(map(template.format, *varying))
+    else:
+        rests = [template.format()] * len(columns[0])
     sha256 = hashlib.sha256
-    hashes = []
+    hashes: list[str] = []
     append = hashes.append
     for rest in rests:
         previous = sha256((previous + rest).encode()).hexdigest()
@@ -204,7 +208,9 @@ def _append_columns(conn: Connection, columns: Sequence[Sequence[Any]]) -> int:
     stored = [map(store, columns[0]), *columns[1:]]
     # PostgreSQL: the column's default (session_user) writes the login, which a
     # granted role may not write itself
-    rows = list(zip(*stored, hashes) if postgres else zip(*stored, logins, hashes))
+    rows = list(
+        zip(*stored, hashes, strict=True) if postgres else zip(*stored, logins, hashes, strict=True)
+    )
     names = [*EVENT_COLUMNS, *(() if postgres else ("login",)), "hash"]
     insert_tuples(conn, s.audit_events.name, names, rows)
     # under the head's lock no other writer appends, so the newest event is ours
@@ -283,7 +289,7 @@ def record_for_each(conn: Connection, members: Sequence[Sequence[str]], **event:
     values = _AS_EVENT(event_row(group_id="", user_id="", **event))
     count = len(members)
     groups, users = zip(*members, strict=True)
-    columns = [[value] * count for value in values]
+    columns: list[Sequence[Any]] = [[value] * count for value in values]
     columns[2:4] = [groups, users]
     return _append_columns(conn, columns)
 

@@ -47,7 +47,7 @@ def _emit_run(summary, rows, fmt) -> None:
                 RUN_ROW_COLUMNS, [text_column(rows[name]) for name in RUN_ROW_COLUMNS], dimmed
             )
             return
-        rows = [dict(zip(rows, values, strict=True)) for values in zip(*rows.values())]
+        rows = [dict(zip(rows, values, strict=True)) for values in zip(*rows.values(), strict=True)]
     if fmt == "json":
         emit_record({**summary, "rows": rows}, "json")
         return

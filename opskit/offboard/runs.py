@@ -163,7 +163,10 @@ def run_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
     """The ledger of a run: one row per plan row with its ``result`` (None: pending;
     the pending rows come from the run's plan, which the ledger has no row for yet)."""
     columns = run_columns(db, run_id)
-    return [dict(zip(RUN_ROW_FIELDS, values, strict=True)) for values in zip(*columns.values())]
+    return [
+        dict(zip(RUN_ROW_FIELDS, values, strict=True))
+        for values in zip(*columns.values(), strict=True)
+    ]
 
 
 def run_columns(db: Database, run_id: str) -> dict[str, list[Any]]:
@@ -190,7 +193,7 @@ def run_columns(db: Database, run_id: str) -> dict[str, list[Any]]:
         summary = _summaries(conn, run_id)
         if not summary:
             raise UnknownRun(f"no offboarding run {run_id!r}", column="RUN")
-        rows: list[Any] = conn.execute(query).all()
+        rows: list[Any] = list(conn.execute(query).all())
         if summary[0].pending:
             rows = [row for row in rows if row.result is not None]
             decided = {row.row for row in rows}
