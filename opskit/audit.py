@@ -205,14 +205,14 @@ def _append_columns(conn: Connection, columns: Sequence[Sequence[Any]]) -> int:
     store = stored_time(conn.dialect)
     logins = [login] * count
     hashes = _chain(previous, [*columns, logins])
-    stored = [map(store, columns[0]), *columns[1:]]
-    # PostgreSQL: the column's default (session_user) writes the login, which a
-    # granted role may not write itself
-    rows = list(
-        zip(*stored, hashes, strict=True) if postgres else zip(*stored, logins, hashes, strict=True)
-    )
-    names = [*EVENT_COLUMNS, *(() if postgres else ("login",)), "hash"]
-    insert_tuples(conn, s.audit_events.name, names, rows)
+    if postgres:
+        # the column's default (session_user) writes the login, which a granted role
+        # may not write itself
+        _insert_arrays(conn, [*EVENT_COLUMNS, "hash"], [*columns, hashes])
+    else:
+        stored = [map(store, columns[0]), *columns[1:]]
+        rows = list(zip(*stored, logins, hashes, strict=True))
+        insert_tuples(conn, s.audit_events.name, [*EVENT_COLUMNS, "login", "hash"], rows)
     # under the head's lock no other writer appends, so the newest event is ours
     last = conn.execute(select(func.max(s.audit_events.c.event_id))).scalar_one()
     conn.execute(
@@ -221,6 +221,24 @@ def _append_columns(conn: Connection, columns: Sequence[Sequence[Any]]) -> int:
         .values(last_event_id=last, hash=hashes[-1])
     )
     return count
+
+
+def _insert_arrays(
+    conn: Connection, names: Sequence[str], columns: Sequence[Sequence[Any]]
+) -> None:
+    """PostgreSQL: insert the events as one statement, a column a parameter (an
+    array each, ``unnest`` back into rows in their order, so the event ids follow the
+    chain): an ``executemany`` of tens of thousands of events is a statement each for
+    the server."""
+    table = s.audit_events
+    dialect = conn.dialect
+    arrays = ", ".join(f"%s::{table.c[name].type.compile(dialect=dialect)}[]" for name in names)
+    listed = ", ".join(names)
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM unnest({arrays}) "
+        f"WITH ORDINALITY AS events({listed}, position) ORDER BY position",
+        (*map(list, columns),),
+    )
 
 
 def adopt_loaded_chain(conn: Connection) -> None:
