@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import operator
 from collections.abc import Iterable, Mapping, Sequence
@@ -139,17 +140,22 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
     return int(head.last_event_id), head.hash
 
 
-def _encoded(values: Sequence[Any], encode: Any = None) -> list[str] | str:
+def _encoded(values: Sequence[Any], encode: Any = None) -> tuple[str, list[Sequence[Any]]]:
     """One ``CHAINED`` column of a batch as ``_field`` texts (``encode``: another
-    encoder, its distinct values encoded once): the one text when every event has the
-    same value (a batch's time, actor, action, run...), else a text per event."""
+    encoder, its distinct values encoded once), as a piece of a format string and its
+    arguments: the one text when every event has the same value (a batch's time,
+    actor, action, run...), a column of text as its lengths and itself, else a text
+    per event."""
     first = values[0]
     if values.count(first) == len(values):
-        return (encode or _field)(first)
-    if encode is None:  # text mostly: its encoding inline, the rest by _field
-        return [f"{len(v)}:{v}" if v.__class__ is str else _field(v) for v in values]
+        text = (encode or _field)(first)
+        return "|" + text.replace("{", "{{").replace("}", "}}"), []
+    if encode is None:
+        if set(map(type, values)) == {str}:  # text, the common case
+            return "|{}:{}", [list(map(len, values)), values]
+        return "|{}", [[_field(v) for v in values]]  # nulls or numbers among them
     texts = {value: encode(value) for value in set(values)}
-    return list(map(texts.__getitem__, values))
+    return "|{}", [list(map(texts.__getitem__, values))]
 
 
 def _time_field(value: Any) -> str:
@@ -162,16 +168,16 @@ def _chain(previous: str, columns: Sequence[Sequence[Any]]) -> list[str]:
     the columns is done a column at a time (the columns constant in a batch once) and
     one format call puts each event's text after ``|``; what is left per event is the
     one sha256 over the previous hash and that text."""
-    encoded = [_encoded(columns[0], _time_field), *(_encoded(c) for c in columns[1:])]
-    varying = [texts for texts in encoded if isinstance(texts, list)]
-    template = "".join(
-        "|{}" if isinstance(texts, list) else "|" + texts.replace("{", "{{").replace("}", "}}")
-        for texts in encoded
-    )
-    if varying:
-        rests = list(map(template.format, *varying))
+    pieces, arguments = [], []
+    for i, values in enumerate(columns):
+        piece, args = _encoded(values, _time_field if i == 0 else None)
+        pieces.append(piece)
+        arguments.extend(args)
+    template = "".join(pieces)
+    if arguments:
+        rests: Iterable[str] = map(template.format, *arguments)
     else:
-        rests = [template.format()] * len(columns[0])
+        rests = itertools.repeat(template.format(), len(columns[0]))
     sha256 = hashlib.sha256
     hashes: list[str] = []
     append = hashes.append
@@ -272,11 +278,10 @@ def record_selected(conn: Connection, query: Select) -> int:
     chained in between."""
     result = conn.execute(query)
     keys = list(result.keys())
-    rows = result.all()
-    if not rows:
+    read = list(zip(*result.all(), strict=True))
+    if not read:
         return 0
-    read = list(zip(*rows, strict=True))
-    absent = [None] * len(rows)
+    absent = [None] * len(read[0])
     return _append_columns(
         conn, [read[keys.index(name)] if name in keys else absent for name in EVENT_COLUMNS]
     )
