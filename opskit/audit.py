@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import operator
 from collections.abc import Iterable, Mapping, Sequence
@@ -139,12 +140,68 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
     return int(head.last_event_id), head.hash
 
 
+def _encoded(values: Sequence[Any], encode: Any = None) -> tuple[str, list[Sequence[Any]]]:
+    """One ``CHAINED`` column of a batch as ``_field`` texts (``encode``: another
+    encoder, its distinct values encoded once), as a piece of a format string and its
+    arguments: the one text when every event has the same value (a batch's time,
+    actor, action, run...), a column of text as its lengths and itself, else a text
+    per event."""
+    first = values[0]
+    if values.count(first) == len(values):
+        text = (encode or _field)(first)
+        return "|" + text.replace("{", "{{").replace("}", "}}"), []
+    if encode is None:
+        if set(map(type, values)) == {str}:  # text, the common case
+            return "|{}:{}", [list(map(len, values)), values]
+        return "|{}", [[_field(v) for v in values]]  # nulls or numbers among them
+    texts = {value: encode(value) for value in set(values)}
+    return "|{}", [list(map(texts.__getitem__, values))]
+
+
+def _time_field(value: Any) -> str:
+    return _field(_canonical_time(value))
+
+
+def _chain(previous: str, columns: Sequence[Sequence[Any]]) -> list[str]:
+    """The hashes of a batch of events given a ``CHAINED`` column at a time, chained
+    on from ``previous``: exactly ``_link`` of each event in turn, but the encoding of
+    the columns is done a column at a time (the columns constant in a batch once) and
+    one format call puts each event's text after ``|``; what is left per event is the
+    one sha256 over the previous hash and that text."""
+    pieces, arguments = [], []
+    for i, values in enumerate(columns):
+        piece, args = _encoded(values, _time_field if i == 0 else None)
+        pieces.append(piece)
+        arguments.extend(args)
+    template = "".join(pieces)
+    if arguments:
+        rests: Iterable[str] = map(template.format, *arguments)
+    else:
+        rests = itertools.repeat(template.format(), len(columns[0]))
+    sha256 = hashlib.sha256
+    hashes: list[str] = []
+    append = hashes.append
+    for rest in rests:
+        previous = sha256((previous + rest).encode()).hexdigest()
+        append(previous)
+    return hashes
+
+
 def _append(conn: Connection, events: Sequence[Sequence[Any]]) -> int:
-    """Chain and insert events (tuples in ``EVENT_COLUMNS`` order), then move the head.
+    """Chain and insert events (tuples in ``EVENT_COLUMNS`` order), then move the head."""
+    if not events:
+        return 0
+    return _append_columns(conn, list(zip(*events, strict=True)))
+
+
+def _append_columns(conn: Connection, columns: Sequence[Sequence[Any]]) -> int:
+    """Chain and insert events given a column at a time (``EVENT_COLUMNS`` order, each
+    column as long as the batch), then move the head.
 
     The rows go to the driver as tuples (``insert_tuples``), the time, the one typed
     value, stored as SQLAlchemy stores it (``stored_time``)."""
-    if not events:
+    count = len(columns[0])
+    if not count:
         return 0
     from .identity import current_login
 
@@ -152,25 +209,42 @@ def _append(conn: Connection, events: Sequence[Sequence[Any]]) -> int:
     _, previous = _lock_head(conn)
     postgres = conn.dialect.name == "postgresql"
     store = stored_time(conn.dialect)
-    rows: list[tuple[Any, ...]] = []
-    append = rows.append
-    for event in events:
-        at = event[0]
-        previous = _link(previous, at, (*event[1:], login))
-        # PostgreSQL: the column's default (session_user) writes the login, which a
-        # granted role may not write itself
-        when = store(at)
-        append((when, *event[1:], previous) if postgres else (when, *event[1:], login, previous))
-    names = [*EVENT_COLUMNS, *(() if postgres else ("login",)), "hash"]
-    insert_tuples(conn, s.audit_events.name, names, rows)
+    logins = [login] * count
+    hashes = _chain(previous, [*columns, logins])
+    if postgres:
+        # the column's default (session_user) writes the login, which a granted role
+        # may not write itself
+        _insert_arrays(conn, [*EVENT_COLUMNS, "hash"], [*columns, hashes])
+    else:
+        stored = [map(store, columns[0]), *columns[1:]]
+        rows = list(zip(*stored, logins, hashes, strict=True))
+        insert_tuples(conn, s.audit_events.name, [*EVENT_COLUMNS, "login", "hash"], rows)
     # under the head's lock no other writer appends, so the newest event is ours
     last = conn.execute(select(func.max(s.audit_events.c.event_id))).scalar_one()
     conn.execute(
         update(s.audit_chain)
         .where(s.audit_chain.c.chain_id == 1)
-        .values(last_event_id=last, hash=previous)
+        .values(last_event_id=last, hash=hashes[-1])
     )
-    return len(rows)
+    return count
+
+
+def _insert_arrays(
+    conn: Connection, names: Sequence[str], columns: Sequence[Sequence[Any]]
+) -> None:
+    """PostgreSQL: insert the events as one statement, a column a parameter (an
+    array each, ``unnest`` back into rows in their order, so the event ids follow the
+    chain): an ``executemany`` of tens of thousands of events is a statement each for
+    the server."""
+    table = s.audit_events
+    dialect = conn.dialect
+    arrays = ", ".join(f"%s::{table.c[name].type.compile(dialect=dialect)}[]" for name in names)
+    listed = ", ".join(names)
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM unnest({arrays}) "
+        f"WITH ORDINALITY AS events({listed}, position) ORDER BY position",
+        (*map(list, columns),),
+    )
 
 
 def adopt_loaded_chain(conn: Connection) -> None:
@@ -201,31 +275,46 @@ def record_many(conn: Connection, events: Iterable[Mapping[str, Any]]) -> int:
 def record_selected(conn: Connection, query: Select) -> int:
     """Write the events a query selects (its columns named as ``event_row``'s keys; a
     missing ``reason`` is null), one statement to read them and one to write them,
-    chained in between. Rows in ``EVENT_COLUMNS`` order are taken as they come."""
+    chained in between."""
     result = conn.execute(query)
     keys = list(result.keys())
-    if keys == list(EVENT_COLUMNS):
-        return _append(conn, result.all())
-    where = [keys.index(name) if name in keys else len(keys) for name in EVENT_COLUMNS]
-    pick = operator.itemgetter(*where)
-    return _append(conn, [pick((*row, None)) for row in result])
+    read = list(zip(*result.all(), strict=True))
+    if not read:
+        return 0
+    absent = [None] * len(read[0])
+    return _append_columns(
+        conn, [read[keys.index(name)] if name in keys else absent for name in EVENT_COLUMNS]
+    )
 
 
 def record_for_members(conn: Connection, membership_ids: Sequence[int], **event: Any) -> int:
     """Write the same event (``event_row`` arguments without ``group_id``/``user_id``)
-    for every membership in ``membership_ids``: one statement reads the members and one
-    writes the events, however many, so a bulk change writes its events without a
-    round trip per member."""
+    for every membership in ``membership_ids``, in membership order: one statement
+    reads the members and one writes the events, however many, so a bulk change
+    writes its events without a round trip per member."""
     if not membership_ids:
         return 0
-    at, actor_id, _, _, *rest = _AS_EVENT(event_row(group_id="", user_id="", **event))
     m = s.memberships.c
     members = conn.execute(
         select(m.group_id, m.user_id)
         .where(in_values(conn, m.membership_id, membership_ids))
         .order_by(m.membership_id)
     ).all()
-    return _append(conn, [(at, actor_id, g, u, *rest) for g, u in members])
+    return record_for_each(conn, members, **event)
+
+
+def record_for_each(conn: Connection, members: Sequence[Sequence[str]], **event: Any) -> int:
+    """Write the same event (``event_row`` arguments without ``group_id``/``user_id``)
+    for each ``(group_id, user_id)`` of ``members``, in that order: for a caller that
+    has read the members already (a bulk run's locked read)."""
+    if not members:
+        return 0
+    values = _AS_EVENT(event_row(group_id="", user_id="", **event))
+    count = len(members)
+    groups, users = zip(*members, strict=True)
+    columns: list[Sequence[Any]] = [[value] * count for value in values]
+    columns[2:4] = [groups, users]
+    return _append_columns(conn, columns)
 
 
 VERIFY_CHUNK = 20_000

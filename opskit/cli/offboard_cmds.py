@@ -31,9 +31,23 @@ def _batch_size() -> int:
 
 
 def _emit_run(summary, rows, fmt) -> None:
-    """A run: its summary and its rows (``run`` and ``rows`` in JSON)."""
+    """A run: its summary and its rows (``run`` and ``rows`` in JSON). ``rows`` is a
+    list of records, or the run's columns (``run_columns``), which a table prints a
+    column at a time."""
     from ..offboard import RUN_ROW_COLUMNS
 
+    if isinstance(rows, dict):
+        if fmt == "table":
+            emit_record(summary, "table")
+            click.echo()
+            dimmed = None
+            if sys.stdout.isatty():
+                dimmed = [result not in CHANGED for result in rows["result"]]
+            emit_columns(
+                RUN_ROW_COLUMNS, [text_column(rows[name]) for name in RUN_ROW_COLUMNS], dimmed
+            )
+            return
+        rows = [dict(zip(rows, values, strict=True)) for values in zip(*rows.values(), strict=True)]
     if fmt == "json":
         emit_record({**summary, "rows": rows}, "json")
         return
@@ -162,7 +176,8 @@ def apply_cmd(plan_file, resolve_checklist, batch_size, handoff_out, db_url, fmt
 
     Rows changed since planning are refused as stale. A run that is killed can be
     finished with 'opskit offboard resume RUN'."""
-    from ..offboard import apply_plan, run_rows
+    from ..offboard import apply_plan
+    from ..offboard.runs import run_columns
 
     db = open_db(db_url)
     if handoff_out is not None:
@@ -175,7 +190,7 @@ def apply_cmd(plan_file, resolve_checklist, batch_size, handoff_out, db_url, fmt
         from ..offboard.handoff import front_desk_of_run
 
         write_front_desk_csv(handoff_out, front_desk_of_run(db, summary.run))
-    _emit_run(summary.to_dict(), run_rows(db, summary.run), fmt)
+    _emit_run(summary.to_dict(), run_columns(db, summary.run), fmt)
 
 
 @offboard_group.command("approve")
@@ -196,11 +211,12 @@ def approve_cmd(plan_file, actor, db_url, fmt):
 @format_option
 def resume_cmd(run_id, db_url, fmt):
     """Finish an interrupted run: only its pending rows, nothing applied twice."""
-    from ..offboard import resume_run, run_rows
+    from ..offboard import resume_run
+    from ..offboard.runs import run_columns
 
     db = open_db(db_url)
     summary = resume_run(db, run_id, progress=None)
-    _emit_run(summary.to_dict(), run_rows(db, summary.run), fmt)
+    _emit_run(summary.to_dict(), run_columns(db, summary.run), fmt)
 
 
 @offboard_group.command("status")
@@ -209,13 +225,14 @@ def resume_cmd(run_id, db_url, fmt):
 @format_option
 def status_cmd(run_id, db_url, fmt):
     """Every run with its state (running, interrupted, done, undone), or one run's rows."""
-    from ..offboard import RUN_COLUMNS, list_runs, run_rows, run_summary
+    from ..offboard import RUN_COLUMNS, list_runs, run_summary
+    from ..offboard.runs import run_columns
 
     db = open_db(db_url)
     if run_id is None:
         emit_rows([r.to_dict() for r in list_runs(db)], fmt, columns=RUN_COLUMNS)
         return
-    _emit_run(run_summary(db, run_id).to_dict(), run_rows(db, run_id), fmt)
+    _emit_run(run_summary(db, run_id).to_dict(), run_columns(db, run_id), fmt)
 
 
 @offboard_group.command("undo")

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, and_, select, tuple_, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from .. import schema as s
-from ..audit import record_for_members
+from ..audit import record_for_each
 from ..checklist import resolve_items
 from ..clock import now
 from ..db import Database, LockTimeout
@@ -343,6 +343,9 @@ def _apply_batch(
     }
     handoffs = _handoffs(conn, ctx, numbers, at)
     handing: list[int] = []  # the rows deactivated whose hand-off goes ahead
+    # membership id -> (group id, user id) of the members changed, as the locked read
+    # found them: their audit events need no second read
+    member_of: dict[int, tuple[str, str]] = {}
     for row in rows:
         # unpacked by position (the order _batch_rows selects in): this loop runs once
         # per member of the run
@@ -396,6 +399,7 @@ def _apply_batch(
             continue
         if owner or access_level == s.FULL:
             guard.add(group_id)
+        member_of[membership_id] = (group_id, user_id)
         reason = planned.reason
         if action == "deactivate":
             deactivate[(sessions, reason)].append((membership_id, number, pending))
@@ -443,9 +447,9 @@ def _apply_batch(
 
     resolving = ctx.resolve_checklist
     for (sessions, reason), members in deactivate.items():
-        record_for_members(
+        record_for_each(
             conn,
-            [mid for mid, _, _ in members],
+            [member_of[mid] for mid in sorted(mid for mid, _, _ in members)],
             at=at,
             actor_id=ctx.actor_id,
             action=Action.DEACTIVATED,
@@ -460,9 +464,9 @@ def _apply_batch(
                 message += f"; handed off {plural(handed_off[number], 'appointment')}"
             outcomes.append((number, "deactivated", message))
     for reason, members in read_only.items():
-        record_for_members(
+        record_for_each(
             conn,
-            [mid for mid, _, _ in members],
+            [member_of[mid] for mid in sorted(mid for mid, _, _ in members)],
             at=at,
             actor_id=ctx.actor_id,
             action=Action.ACCESS_CHANGED,

@@ -16,6 +16,7 @@ since planning are left where they are.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import defaultdict
@@ -260,6 +261,19 @@ _OUTCOMES = ("reassigned", "cancelled")
 _ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(?!0{6})\d{6})?Z")
 
 
+@functools.lru_cache(maxsize=65_536)  # a batch's moves share a few thousand times
+def _planned_start(text: str) -> datetime:
+    """A planned move's time, only as ``iso`` writes it (else ValueError)."""
+    if not _ISO.fullmatch(text):
+        raise ValueError("time")
+    return datetime.fromisoformat(text[:-1])
+
+
+@functools.lru_cache(maxsize=65_536)  # and a few thousand successors
+def _successor_key(to: str) -> str | None:
+    return email_key(to.strip()) if to.strip() else None
+
+
 def _planned_moves(row: PlanRow, seen: set[str]) -> list[list[Any]]:
     """A plan row's planned moves as ``moves_table`` rows (the successor as its email
     key, its user id left to ``_successors_checked``); anything not as planning writes
@@ -273,12 +287,12 @@ def _planned_moves(row: PlanRow, seen: set[str]) -> list[list[Any]]:
         )  # fmt: skip
         if not isinstance(appointment_id, str) or appointment_id in seen:
             raise ValueError("appointment")
-        if not _ISO.fullmatch(text) or outcome not in _OUTCOMES:  # as ``iso`` writes it
-            raise ValueError("time or outcome")
-        starts = datetime.fromisoformat(text[:-1])
+        if outcome not in _OUTCOMES:
+            raise ValueError("outcome")
+        starts = _planned_start(text)  # as ``iso`` writes it
         if outcome == "reassigned":
             to = planned["to"]
-            key = email_key(to.strip()) if isinstance(to, str) and to.strip() else None
+            key = _successor_key(to) if isinstance(to, str) else None
             if key is None:
                 raise ValueError("successor")
         else:

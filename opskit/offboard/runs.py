@@ -153,9 +153,25 @@ def run_summary(db: Database, run_id: str) -> RunSummary:
     return found[0]
 
 
+RUN_ROW_FIELDS = [
+    *("row", "group_id", "group", "user_id", "email", "action", "result", "message"),
+    *("fingerprint", "done_at"),
+]
+
+
 def run_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
     """The ledger of a run: one row per plan row with its ``result`` (None: pending;
     the pending rows come from the run's plan, which the ledger has no row for yet)."""
+    columns = run_columns(db, run_id)
+    return [
+        dict(zip(RUN_ROW_FIELDS, values, strict=True))
+        for values in zip(*columns.values(), strict=True)
+    ]
+
+
+def run_columns(db: Database, run_id: str) -> dict[str, list[Any]]:
+    """``run_rows`` a column at a time (``RUN_ROW_FIELDS``, each column a list in row
+    order), as a table prints them: no dict a row."""
     query = (
         select(
             _rr.row_no.label("row"),
@@ -177,12 +193,10 @@ def run_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
         summary = _summaries(conn, run_id)
         if not summary:
             raise UnknownRun(f"no offboarding run {run_id!r}", column="RUN")
-        result = conn.execute(query)
-        keys = list(result.keys())
-        rows = [dict(zip(keys, r, strict=True)) for r in result]
+        rows: list[Any] = list(conn.execute(query).all())
         if summary[0].pending:
-            decided = {row["row"] for row in rows if row["result"] is not None}
-            rows = [row for row in rows if row["result"] is not None]
+            rows = [row for row in rows if row.result is not None]
+            decided = {row.row for row in rows}
             stored = stored_plan(conn, run_id)
             pending = [
                 row
@@ -197,29 +211,21 @@ def run_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
                 ).all()
             )
             rows += [
-                {
-                    "row": row.row,
-                    "group_id": row.group_id,
-                    "group": names.get(row.group_id),
-                    "user_id": row.user_id,
-                    "email": row.email,
-                    "action": row.action,
-                    "result": None,
-                    "message": None,
-                    "fingerprint": row.fingerprint,
-                    "done_at": None,
-                }
+                (
+                    *(row.row, row.group_id, names.get(row.group_id), row.user_id, row.email),
+                    *(row.action, None, None, row.fingerprint, None),
+                )
                 for row in pending
             ]
-            rows.sort(key=lambda row: row["row"])
+            rows.sort(key=lambda row: row[0])
+    if not rows:
+        return {name: [] for name in RUN_ROW_FIELDS}
+    columns = dict(zip(RUN_ROW_FIELDS, map(list, zip(*rows, strict=True)), strict=True))
     shown: dict[Any, str | None] = {}  # a batch's rows share one time: formatted once
-    for row in rows:
-        at = row["done_at"]
-        text = shown.get(at)
-        if text is None:
-            text = shown[at] = iso(at)
-        row["done_at"] = text
-    return rows
+    for at in set(columns["done_at"]):
+        shown[at] = iso(at)
+    columns["done_at"] = list(map(shown.__getitem__, columns["done_at"]))
+    return columns
 
 
 def run_events(db: Database, run_id: str) -> list[dict[str, Any]]:
