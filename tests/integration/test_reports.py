@@ -479,9 +479,7 @@ def test_a_report_csv_holds_every_row_and_keeps_formulas_as_text(db, clinic, tmp
         write_report_csv(status_summary(db), tmp_path / "new")  # a folder
 
 
-def test_dormant_members_idle_alike_are_ordered_by_group_name_then_email_by_code_points(
-    db, clinic
-):
+def test_dormant_members_idle_alike_are_ordered_by_group_name_then_email_by_code_points(db, clinic):
     g, u = s.groups.c, s.users.c
     with db.begin() as conn:
         # by code points "zenith" (z, U+007A) comes before "Émeraude" (É, U+00C9), and
