@@ -23,6 +23,7 @@ def chunks(values: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
 # what a bulk run (or its undo) writes to: analysed when it ends, so that the first
 # query after it has a plan made for the tables as they now are (PostgreSQL)
 BULK_TABLES = (
+    "appointments",  # a hand-off moves or cancels a leaver's diary
     "memberships",
     "sessions",
     "audit_events",

@@ -12,9 +12,12 @@ from sqlalchemy import select
 
 from opskit import schema as s
 from opskit.audit import audit_events
+from opskit.db import connect
 from opskit.errors import BadInput
 from opskit.offboard import apply_plan, plan_offboarding, run_rows
 
+from ..conftest import _truncate_all
+from ..scenarios import build_clinic
 from .test_handoff import add_practitioner, book, diary
 
 
@@ -126,6 +129,33 @@ def test_bulk_cancel_cancels_in_the_rows_batch(db, clinic):
     assert "handed off 2 appointments" in rows_of(db, summary.run)[clinic.peter][1]
     assert diary(db)["a0"] == ("u-peter", "cancelled")
     assert diary(db)["a2"] == ("u-peter", "booked")
+
+
+def test_after_a_bulk_hand_off_postgresql_plans_for_the_appointments_as_they_now_are(
+    pg_migrated, frozen_now
+):
+    """A run that moved appointments analyses them with the rest of what it wrote, so
+    the next query over the diary is not planned for the table as it was (PostgreSQL
+    only: SQLite keeps no statistics between ANALYZEs that a run would make stale)."""
+    _truncate_all(pg_migrated)
+    db = connect(pg_migrated)
+    try:
+        clinic = build_clinic(db)
+
+        def analysed():
+            with db.engine.connect() as conn:
+                return conn.exec_driver_sql(
+                    "SELECT coalesce(last_analyze, 'epoch') FROM pg_stat_user_tables"
+                    " WHERE relname = 'appointments'"
+                ).scalar_one()
+
+        before = analysed()
+        p = plan(db, clinic, [{"email": clinic.peter, "group": "g-harbour"}], handoff="cancel")
+        apply_plan(db, p, progress=False)
+        assert diary(db)["a0"] == ("u-peter", "cancelled")
+        assert analysed() > before
+    finally:
+        db.dispose()
 
 
 def test_rows_without_handoff_leave_the_appointments(db, clinic):
