@@ -334,7 +334,7 @@ def _groups(conn: Connection, group_ids: pd.Series) -> _Groups:
     query = select(g.group_id, g.name)
     if len(ids) <= _FEW_GROUPS:
         query = query.where(g.group_id.in_(ids))
-    known = dict(conn.execute(query).tuples().all())
+    known = dict(conn.execute(query).all())
     names = np.array([known[group_id] for group_id in ids], dtype=object)
     # the names in the text type of the frame's other text columns
     group = pd.Series(names.take(codes), index=group_ids.index, dtype=group_ids.dtype)
